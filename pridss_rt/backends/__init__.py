@@ -1,0 +1,161 @@
+"""Inference backends behind one interface (:class:`~pridss_rt.backends.base.Session`).
+
+``open_networks(pack, backend)`` loads every network of a pack on one backend:
+
+- ``trt``      TensorRT engines built by ``export/build_engines.py`` (manifest must match), cuda-python
+- ``ort-trt``  ONNX Runtime with the TensorRT execution provider
+- ``ort-cuda`` ONNX Runtime with the CUDA execution provider
+- ``ort-cpu``  ONNX Runtime on the CPU (always available; the reference)
+- ``auto``     the fastest of trt → ort-cuda → ort-cpu that really loads and runs here, and says which
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import BackendError
+from ..pack import ModelPack, load_pack
+from .base import Session
+
+log = logging.getLogger("pridss_rt")
+
+BACKENDS = ("trt", "ort-trt", "ort-cuda", "ort-cpu")
+AUTO_ORDER = ("trt", "ort-cuda", "ort-cpu")
+
+
+@dataclass
+class Networks:
+    """The sessions of one pack on one backend, by role (encoder, synthesis, gender, identity, ...)."""
+
+    pack: ModelPack
+    backend: str
+    sessions: dict[str, Session]
+    reason: str = ""
+    tried: list[str] = field(default_factory=list)
+
+    def __getitem__(self, role: str) -> Session:
+        return self.sessions[role]
+
+    def __contains__(self, role: str) -> bool:
+        return role in self.sessions
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.sessions)
+
+    def close(self) -> None:
+        for s in self.sessions.values():
+            s.close()
+        self.sessions = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def backend_available(name: str, pack: ModelPack | None = None, engines_root=None) -> tuple[bool, str]:
+    """Cheap check (no network loaded) of whether ``name`` could work here, with the reason."""
+    if name.startswith("ort-"):
+        from . import ort
+        return ort.available(name)
+    if name == "trt":
+        from ..probe import machine
+        m = machine()
+        if m.tensorrt is None:
+            return False, f"TensorRT not importable ({m.tensorrt_error}); pip install 'pridss-rt[trt]'"
+        if not m.gpu:
+            return False, f"no NVIDIA GPU usable ({m.gpu_error})"
+        if pack is not None:
+            from ..engines import find_engines
+            folder, reasons = find_engines(pack, engines_root, gpu_name=m.gpu["name"],
+                                           compute_capability=m.gpu["compute_capability"], trt_version=m.tensorrt)
+            if folder is None:
+                return False, "no matching engines: " + "; ".join(reasons) + \
+                    f" (build them: python export/build_engines.py --fp16 --pack {pack.name})"
+            return True, f"engines in {folder}"
+        return True, f"TensorRT {m.tensorrt} on {m.gpu['name']}"
+    raise BackendError(f"unknown backend '{name}' (choose from auto, {', '.join(BACKENDS)})")
+
+
+def _open(pack: ModelPack, name: str, engines_root, threads: int | None, cuda_graphs: bool) -> dict[str, Session]:
+    sessions: dict[str, Session] = {}
+    try:
+        if name.startswith("ort-"):
+            from .ort import OrtSession
+            cache = Path(engines_root or ".") / pack.name / "ort-trt-cache" if name == "ort-trt" else None
+            for role, spec in pack.networks.items():
+                sessions[role] = OrtSession(spec, name, threads=threads, cache_dir=cache)
+        elif name == "trt":
+            from ..engines import find_engines, read_manifest
+            from ..probe import machine
+            from .trt import TrtSession
+            m = machine()
+            ok, why = backend_available("trt", pack, engines_root)
+            if not ok:
+                raise BackendError(f"trt: {why}")
+            folder, _ = find_engines(pack, engines_root, gpu_name=m.gpu["name"],
+                                     compute_capability=m.gpu["compute_capability"], trt_version=m.tensorrt)
+            manifest = read_manifest(folder)
+            for role, spec in pack.networks.items():
+                sessions[role] = TrtSession(spec, Path(folder) / manifest["networks"][role]["engine"], cuda_graphs=cuda_graphs)
+        else:
+            raise BackendError(f"unknown backend '{name}' (choose from auto, {', '.join(BACKENDS)})")
+    except BaseException:
+        for s in sessions.values():
+            s.close()
+        raise
+    return sessions
+
+
+def _smoke(sessions: dict[str, Session]) -> None:
+    """Run every network once at batch 1 on zeros: proves the backend really works here."""
+    for s in sessions.values():
+        s.run({t.name: np.zeros(t.concrete(1), t.np_dtype) for t in s.inputs})
+
+
+def open_networks(pack: ModelPack | str | os.PathLike = "demo", backend: str = "auto", *,
+                  engines_root: str | os.PathLike | None = None, threads: int | None = None,
+                  cuda_graphs: bool = False, smoke_test: bool = True) -> Networks:
+    """Load every network of ``pack`` on ``backend`` (``auto`` picks and reports the backend)."""
+    pack = load_pack(pack)
+    if backend != "auto":
+        if backend not in BACKENDS:
+            raise BackendError(f"unknown backend '{backend}' (choose from auto, {', '.join(BACKENDS)})")
+        ok, why = backend_available(backend, pack, engines_root)
+        if not ok:
+            raise BackendError(f"backend '{backend}' is not usable here: {why}")
+        sessions = _open(pack, backend, engines_root, threads, cuda_graphs)
+        if smoke_test:
+            try:
+                _smoke(sessions)
+            except BaseException:
+                for s in sessions.values():
+                    s.close()
+                raise
+        return Networks(pack, backend, sessions, reason=f"requested: {why}")
+    tried: list[str] = []
+    for name in AUTO_ORDER:
+        ok, why = backend_available(name, pack, engines_root)
+        if not ok:
+            tried.append(f"{name}: {why}")
+            continue
+        try:
+            sessions = _open(pack, name, engines_root, threads, cuda_graphs)
+            if smoke_test:
+                _smoke(sessions)
+        except Exception as exc:
+            tried.append(f"{name}: failed to load/run: {exc}")
+            continue
+        reason = f"auto picked {name} ({why})"
+        if tried:
+            reason += "; skipped " + " | ".join(tried)
+        log.info("pridss-rt backend: %s", reason)
+        return Networks(pack, name, sessions, reason=reason, tried=tried)
+    raise BackendError("no backend works here: " + " | ".join(tried))

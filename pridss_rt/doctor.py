@@ -1,0 +1,137 @@
+"""``pridss-rt doctor``: what this machine has, which packs and engines exist, what is usable, what next."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import PridssError
+
+
+def collect(packs: list[str] | None = None, engines_root: str | None = None) -> dict[str, Any]:
+    from .backends import BACKENDS, backend_available
+    from .engines import MANIFEST, default_engines_root, manifest_problems, read_manifest
+    from .pack import list_packs, load_pack
+    from .probe import machine
+
+    m = machine()
+    root = Path(engines_root) if engines_root else default_engines_root()
+    report: dict[str, Any] = {"pridss_rt": __version__, "python": sys.version.split()[0], "machine": m.to_json(),
+                              "backends": {}, "packs": {}, "engines_root": str(root), "engines": [], "next": []}
+    for name in BACKENDS:
+        try:
+            ok, why = backend_available(name)
+        except PridssError as exc:
+            ok, why = False, str(exc)
+        report["backends"][name] = {"available": ok, "detail": why}
+
+    wanted = list(packs) if packs else list(list_packs())
+    loaded = {}
+    for p in wanted:
+        try:
+            pack = load_pack(p)
+            latents, male = pack.bank()
+            loaded[pack.name] = pack
+            report["packs"][pack.name] = {
+                "ok": True, "path": str(pack.root), "version": pack.version,
+                "networks": {r: n.file for r, n in pack.networks.items()},
+                "latent_shape": list(pack.latent_shape), "crop_size": pack.preprocess.crop_size,
+                "bank": {"total": int(len(male)), "male": int(male.sum()), "female": int((~male).sum())},
+                "candidates": pack.candidates, "fusion": pack.fusion.type, "license": pack.license,
+                "model_card": str(pack.model_card) if pack.model_card else None,
+            }
+        except PridssError as exc:
+            report["packs"][str(p)] = {"ok": False, "error": str(exc)}
+
+    gpu = m.gpu
+    if root.is_dir():
+        for manifest_path in sorted(root.glob(f"*/*/{MANIFEST}")):
+            folder = manifest_path.parent
+            entry: dict[str, Any] = {"folder": str(folder), "pack": folder.parent.name}
+            try:
+                man = read_manifest(folder)
+                entry["precision"] = man.get("precision")
+                entry["tensorrt"] = (man.get("tensorrt") or {}).get("version")
+                entry["gpu"] = (man.get("gpu") or {}).get("name")
+                pack = loaded.get(folder.parent.name)
+                if pack is None:
+                    entry["usable"], entry["problems"] = False, [f"pack '{folder.parent.name}' not loaded/valid"]
+                else:
+                    probs = manifest_problems(man, pack, gpu_name=gpu["name"] if gpu else None,
+                                              compute_capability=gpu["compute_capability"] if gpu else None,
+                                              trt_version=m.tensorrt, folder=folder)
+                    entry["usable"], entry["problems"] = not probs, probs
+            except PridssError as exc:
+                entry["usable"], entry["problems"] = False, [str(exc)]
+            report["engines"].append(entry)
+
+    nxt = report["next"]
+    if not report["packs"]:
+        nxt.append("No model pack is installed: build one (export/make_pack.py) or point PRIDSS_RT_PACK_PATH at a folder of packs.")
+    for name, p in report["packs"].items():
+        if not p["ok"]:
+            nxt.append(f"Fix or rebuild pack '{name}': {p['error']}")
+    if gpu and m.tensorrt is None:
+        nxt.append("An NVIDIA GPU is present but TensorRT is not: pip install 'pridss-rt[trt]' for the fastest backend.")
+    if gpu and m.tensorrt and not any(e.get("usable") for e in report["engines"]):
+        for name in loaded:
+            nxt.append(f"Build TensorRT engines for '{name}': python export/build_engines.py --fp16 --pack {name}")
+    if gpu and "CUDAExecutionProvider" not in m.ort_providers:
+        nxt.append("For ONNX Runtime on the GPU: pip install 'pridss-rt[gpu]' (onnxruntime-gpu) instead of onnxruntime.")
+    if not gpu:
+        nxt.append("No NVIDIA GPU here: pridss-rt runs on the CPU with ONNX Runtime (--backend ort-cpu).")
+    return report
+
+
+def _fmt_bool(ok: bool) -> str:
+    return "yes" if ok else "no "
+
+
+def render(r: dict[str, Any]) -> str:
+    m = r["machine"]
+    lines = [f"pridss-rt {r['pridss_rt']} (Python {r['python']})", "", "Machine"]
+    if m["gpus"]:
+        for g in m["gpus"]:
+            extra = f", CUDA driver {g['driver_cuda']} / runtime {g['runtime_cuda']}" if "driver_cuda" in g else ""
+            lines.append(f"  GPU {g['index']}         {g['name']} (sm{g['compute_capability'].replace('.', '')}, "
+                         f"{g.get('memory_mb', '?')} MiB{extra})")
+    else:
+        lines.append(f"  GPU           none ({m['gpu_error']})")
+    lines.append(f"  NVIDIA driver {m['driver'] or '-'}")
+    lines.append(f"  TensorRT      {m['tensorrt'] or 'not installed'}")
+    lines.append(f"  cuda-python   {m['cuda_python'] or 'not installed'}")
+    lines.append(f"  onnxruntime   {m['onnxruntime'] or 'not installed'} (providers: {', '.join(m['ort_providers']) or '-'})")
+    lines += ["", "Backends"]
+    for name, b in r["backends"].items():
+        lines.append(f"  {name:<9} {_fmt_bool(b['available'])}  {b['detail']}")
+    lines += ["", "Packs"]
+    if not r["packs"]:
+        lines.append("  (none installed)")
+    for name, p in r["packs"].items():
+        if p["ok"]:
+            b = p["bank"]
+            lines.append(f"  {name:<9} ok   v{p['version']} at {p['path']}")
+            lines.append(f"            crop {p['crop_size']} px, latent {p['latent_shape']}, fusion {p['fusion']}, "
+                         f"bank {b['total']} ({b['male']} male / {b['female']} female), K={p['candidates']}")
+            if p["license"]:
+                lines.append(f"            licence: {p['license']}")
+        else:
+            lines.append(f"  {name:<9} BAD  {p['error']}")
+    lines += ["", f"Engines ({r['engines_root']})"]
+    if not r["engines"]:
+        lines.append("  (none built)")
+    for e in r["engines"]:
+        status = "usable" if e["usable"] else "not usable: " + "; ".join(e["problems"])
+        lines.append(f"  {Path(e['folder']).parent.name}/{Path(e['folder']).name}  {e.get('precision', '?')}  {status}")
+    lines += ["", "Next"]
+    lines += [f"  - {n}" for n in r["next"]] or ["  - nothing to do"]
+    return "\n".join(lines)
+
+
+def main(packs: list[str] | None, engines_root: str | None, as_json: bool) -> int:
+    report = collect(packs, engines_root)
+    print(json.dumps(report, indent=2) if as_json else render(report))
+    return 0 if all(p["ok"] for p in report["packs"].values()) else 1

@@ -1,0 +1,130 @@
+"""Pack loading: a valid pack loads; every kind of corruption fails with the file and field named."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pridss_rt import PackError, list_packs, load_pack
+from tinypack import LATENT, edit_manifest
+
+
+def test_valid_pack_loads(tiny_pack):
+    pack = load_pack(tiny_pack)
+    assert pack.name == "tiny"
+    assert pack.latent_shape == (LATENT,)
+    assert set(pack.networks) == {"encoder", "synthesis", "gender", "identity"}
+    assert pack.preprocess.template.shape == (5, 2)
+    assert pack.candidates == 3
+    latents, male = pack.bank()
+    assert latents.shape == (6, LATENT) and male.dtype == bool and male.sum() == 3
+    mask = pack.fusion_mask()
+    assert mask.shape == (LATENT,) and mask.sum() == 12
+    assert pack.network("gender").options["output_kind"] == "probability"
+
+
+def test_found_by_name_on_search_path(tiny_pack, monkeypatch):
+    monkeypatch.setenv("PRIDSS_RT_PACK_PATH", str(tiny_pack.parent))
+    assert "tiny" in list_packs()
+    assert load_pack("tiny").root == tiny_pack.resolve()
+    assert load_pack(tiny_pack / "pack.json").name == "tiny"
+
+
+def test_unknown_name_lists_what_exists(monkeypatch, tmp_path):
+    monkeypatch.setenv("PRIDSS_RT_PACK_PATH", str(tmp_path))
+    with pytest.raises(PackError, match=r"pack 'nope': not found by name \(packs available"):
+        load_pack("nope")
+
+
+def test_folder_without_manifest(tmp_path):
+    with pytest.raises(PackError, match=r"pack\.json: file not found"):
+        load_pack(tmp_path)
+
+
+@pytest.mark.parametrize("mutate, pattern", [
+    (lambda d: d.update(schema_version=99), r"pack\.json: schema_version: unknown schema version 99"),
+    (lambda d: d.update(schema="other"), r"pack\.json: schema: expected 'pridss-rt.pack'"),
+    (lambda d: d["networks"].pop("identity"), r"pack\.json: networks\.identity: missing required network"),
+    (lambda d: d["networks"]["encoder"].pop("sha256"), r"networks\.encoder\.sha256: missing required field"),
+    (lambda d: d["networks"]["encoder"].update(file="gone.onnx"), r"networks\.encoder\.file: file not found"),
+    (lambda d: d["networks"]["encoder"]["inputs"][0].update(dtype="float64"), r"inputs\[0\]\.dtype: unsupported dtype"),
+    (lambda d: d["networks"]["encoder"]["inputs"][0].update(shape=[1, 3, 16, 16]), r"first dim must be the symbolic batch"),
+    (lambda d: d["networks"]["synthesis"]["inputs"][0].update(shape=["batch", 31]), r"networks\.synthesis\.inputs: must be one latent"),
+    (lambda d: d["networks"]["gender"]["inputs"][0].update(shape=["batch", 3, 32, 32]), r"networks\.gender\.inputs\[0\]\.shape"),
+    (lambda d: d["networks"]["gender"].update(output_kind="odds"), r"networks\.gender\.output_kind"),
+    (lambda d: d["preprocess"].update(template=[[1, 2]]), r"preprocess\.template: must be 5"),
+    (lambda d: d["preprocess"].update(std=[0.5, 0, 0.5]), r"preprocess\.std: must be > 0"),
+    (lambda d: d["fusion"].update(type="magic"), r"fusion\.type: must be 'mask' or 'network'"),
+    (lambda d: d["defaults"].update(candidates=0), r"defaults\.candidates: must be a positive integer"),
+    (lambda d: d["networks"].update(extra={}), r"networks\.extra: unknown network role"),
+    (lambda d: d["bank"].update(file="../../etc/passwd"), r"bank\.file: '\.\./\.\./etc/passwd' must be a path inside"),
+])
+def test_manifest_errors_name_field(tiny_pack, mutate, pattern):
+    edit_manifest(tiny_pack, mutate)
+    with pytest.raises(PackError, match=pattern) as info:
+        load_pack(tiny_pack)
+    assert str(tiny_pack) in str(info.value)  # the message names the file
+
+
+def test_hash_mismatch(tiny_pack):
+    with open(tiny_pack / "synthesis.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(PackError, match=r"networks\.synthesis\.sha256: hash mismatch for synthesis\.onnx"):
+        load_pack(tiny_pack)
+
+
+def test_invalid_json(tiny_pack):
+    (tiny_pack / "pack.json").write_text("{not json")
+    with pytest.raises(PackError, match=r"pack\.json: not valid JSON"):
+        load_pack(tiny_pack)
+
+
+def _rewrite(tiny_pack, rel, writer, field):
+    from pridss_rt.pack import sha256_file
+
+    writer(tiny_pack / rel)
+    edit_manifest(tiny_pack, lambda d: d[field].update(sha256=sha256_file(tiny_pack / rel)))
+
+
+def test_bank_shape_mismatch(tiny_pack):
+    _rewrite(tiny_pack, "bank.npz", lambda p: np.savez(p, latents=np.zeros((4, 7), np.float32),
+                                                        male=np.array([1, 0, 1, 0], np.uint8)), "bank")
+    with pytest.raises(PackError, match=r"bank\.npz: latents: shape \[4, 7\] does not match \[N, 32\]"):
+        load_pack(tiny_pack)
+
+
+def test_bank_dtype_mismatch(tiny_pack):
+    _rewrite(tiny_pack, "bank.npz", lambda p: np.savez(p, latents=np.zeros((2, LATENT), np.float64),
+                                                        male=np.array([1, 0], np.uint8)), "bank")
+    with pytest.raises(PackError, match=r"latents: dtype must be float32, got float64"):
+        load_pack(tiny_pack)
+
+
+def test_bank_needs_both_genders(tiny_pack):
+    _rewrite(tiny_pack, "bank.npz", lambda p: np.savez(p, latents=np.zeros((2, LATENT), np.float32),
+                                                        male=np.array([1, 1], np.uint8)), "bank")
+    with pytest.raises(PackError, match=r"male: bank needs references of both genders"):
+        load_pack(tiny_pack)
+
+
+def test_bank_with_pickled_objects_is_refused(tiny_pack):
+    def write(p):
+        np.savez(p, latents=np.array([{"x": 1}], dtype=object), male=np.array([1], np.uint8))
+
+    _rewrite(tiny_pack, "bank.npz", write, "bank")
+    with pytest.raises(PackError, match=r"needs pickle or is malformed"):
+        load_pack(tiny_pack)
+
+
+def test_mask_shape_and_range(tiny_pack):
+    _rewrite(tiny_pack, "fusion_mask.npy", lambda p: np.save(p, np.zeros(5, np.float32)), "fusion")
+    with pytest.raises(PackError, match=r"fusion_mask\.npy: shape: fusion mask has shape \[5\], latent has \[32\]"):
+        load_pack(tiny_pack)
+    _rewrite(tiny_pack, "fusion_mask.npy", lambda p: np.save(p, np.full(LATENT, 2, np.float32)), "fusion")
+    with pytest.raises(PackError, match=r"fusion mask must lie in \[0, 1\]"):
+        load_pack(tiny_pack)
+
+
+def test_pack_json_roundtrip_is_plain_json(tiny_pack):
+    data = json.loads((tiny_pack / "pack.json").read_text())
+    assert data["schema"] == "pridss-rt.pack" and data["schema_version"] == 1

@@ -1,0 +1,125 @@
+"""A tiny but complete model pack built from ONNX helper graphs, with weights known to the tests.
+
+Networks (crop 16 px, latent 32):
+  encoder   latent = tanh(flatten(image) @ We)
+  synthesis image  = reshape(tanh(latent @ Ws), [-1, 3, 16, 16])
+  gender    p_male = sigmoid(mean_hw(image) @ Wg)        (output_kind probability)
+  identity  emb    = flatten(image) @ Wi                  (D = 8)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+SIZE = 16
+LATENT = 32
+EMB = 8
+TEMPLATE = [[5.0, 6.0], [11.0, 6.0], [8.0, 9.0], [5.5, 12.0], [10.5, 12.0]]
+
+
+def weights(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = 3 * SIZE * SIZE
+    return {
+        "We": (rng.standard_normal((n, LATENT)) / np.sqrt(n)).astype(np.float32),
+        "Ws": (rng.standard_normal((LATENT, n)) / np.sqrt(LATENT)).astype(np.float32),
+        "Wg": rng.standard_normal((3, 1)).astype(np.float32),
+        "Wi": (rng.standard_normal((n, EMB)) / np.sqrt(n)).astype(np.float32),
+    }
+
+
+def _model(nodes, inputs, outputs, inits):
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = helper.make_graph(nodes, "g", inputs, outputs, [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="pridss-rt-tests")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    return m
+
+
+def build_networks(w: dict[str, np.ndarray]):
+    from onnx import TensorProto, helper
+
+    img = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])  # noqa: E731
+    lat = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", LATENT])  # noqa: E731
+    n = helper.make_node
+    enc = _model([n("Flatten", ["image"], ["flat"], axis=1), n("MatMul", ["flat", "We"], ["pre"]),
+                  n("Tanh", ["pre"], ["latent"])], [img("image")], [lat("latent")], {"We": w["We"]})
+    syn = _model([n("MatMul", ["latent", "Ws"], ["pre"]), n("Tanh", ["pre"], ["act"]),
+                  n("Reshape", ["act", "shape"], ["image"])], [lat("latent")], [img("image")],
+                 {"Ws": w["Ws"], "shape": np.array([-1, 3, SIZE, SIZE], np.int64)})
+    gen = _model([n("ReduceMean", ["image"], ["m"], axes=[2, 3], keepdims=0), n("MatMul", ["m", "Wg"], ["z"]),
+                  n("Sigmoid", ["z"], ["p_male"])], [img("image")],
+                 [helper.make_tensor_value_info("p_male", TensorProto.FLOAT, ["batch", 1])], {"Wg": w["Wg"]})
+    ide = _model([n("Flatten", ["image"], ["flat"], axis=1), n("MatMul", ["flat", "Wi"], ["embedding"])],
+                 [img("image")], [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", EMB])],
+                 {"Wi": w["Wi"]})
+    return {"encoder": enc, "synthesis": syn, "gender": gen, "identity": ide}
+
+
+def reference(w: dict[str, np.ndarray]):
+    """numpy versions of the four networks (hand-computed expectations for the tests)."""
+    return {
+        "encoder": lambda x: np.tanh(x.reshape(len(x), -1) @ w["We"]),
+        "synthesis": lambda z: np.tanh(z @ w["Ws"]).reshape(-1, 3, SIZE, SIZE),
+        "gender": lambda x: 1 / (1 + np.exp(-(x.mean(axis=(2, 3)) @ w["Wg"]))),
+        "identity": lambda x: x.reshape(len(x), -1) @ w["Wi"],
+    }
+
+
+def make_pack(root: Path, name: str = "tiny", seed: int = 0) -> Path:
+    import onnx
+
+    from pridss_rt.pack import sha256_file, write_pack_json
+
+    root = Path(root) / name
+    root.mkdir(parents=True, exist_ok=True)
+    w = weights(seed)
+    nets = build_networks(w)
+    manifest: dict = {
+        "schema": "pridss-rt.pack", "schema_version": 1, "name": name, "version": "0.0.1",
+        "description": "test pack", "license": "test only",
+        "preprocess": {"crop_size": SIZE, "template": TEMPLATE, "channel_order": "rgb",
+                       "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+        "networks": {}, "defaults": {"candidates": 3},
+    }
+    io = {
+        "encoder": ([("image", ["batch", 3, SIZE, SIZE])], [("latent", ["batch", LATENT])]),
+        "synthesis": ([("latent", ["batch", LATENT])], [("image", ["batch", 3, SIZE, SIZE])]),
+        "gender": ([("image", ["batch", 3, SIZE, SIZE])], [("p_male", ["batch", 1])]),
+        "identity": ([("image", ["batch", 3, SIZE, SIZE])], [("embedding", ["batch", EMB])]),
+    }
+    for role, model in nets.items():
+        path = root / f"{role}.onnx"
+        onnx.save(model, str(path))
+        ins, outs = io[role]
+        manifest["networks"][role] = {
+            "file": path.name, "sha256": sha256_file(path), "batch": "face" if role == "encoder" else "candidate",
+            "inputs": [{"name": n, "shape": s, "dtype": "float32"} for n, s in ins],
+            "outputs": [{"name": n, "shape": s, "dtype": "float32"} for n, s in outs],
+        }
+    manifest["networks"]["gender"]["output_kind"] = "probability"
+    mask = np.zeros(LATENT, np.float32)
+    mask[:12] = 1.0
+    np.save(root / "fusion_mask.npy", mask)
+    manifest["fusion"] = {"type": "mask", "file": "fusion_mask.npy", "sha256": sha256_file(root / "fusion_mask.npy"),
+                          "segments": {"eyes": "identity", "skin": "context"}}
+    rng = np.random.default_rng(seed + 1)
+    latents = np.tanh(rng.standard_normal((6, LATENT))).astype(np.float32)
+    np.savez(root / "bank.npz", latents=latents, male=np.array([1, 0, 1, 0, 1, 0], np.uint8))
+    manifest["bank"] = {"file": "bank.npz", "sha256": sha256_file(root / "bank.npz")}
+    write_pack_json(root, manifest)
+    return root
+
+
+def edit_manifest(root: Path, fn) -> None:
+    """Apply ``fn`` to the parsed pack.json of ``root`` and write it back."""
+    path = Path(root) / "pack.json"
+    data = json.loads(path.read_text())
+    fn(data)
+    path.write_text(json.dumps(data, indent=2))
