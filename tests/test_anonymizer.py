@@ -1,0 +1,214 @@
+"""The Anonymizer end to end (tiny pack with known weights; the demo pack's own tests check realism)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from pridss_rt import Anonymizer, InputError
+from pridss_rt.blend import expand_box, pixelate
+from pridss_rt.bench import make_frame
+from pridss_rt.media import SAMPLE, read_image
+
+
+@pytest.fixture(scope="module")
+def anon(shared_tiny_pack):
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
+        yield a
+
+
+@pytest.fixture
+def sample():
+    return read_image(SAMPLE)
+
+
+def changed(a, b):
+    return np.any(a != b, axis=-1) if a.ndim == 3 else a != b
+
+
+def test_face_replaced_and_pixels_outside_untouched(anon, sample):
+    anon.reset()
+    out, faces = anon.process(sample)
+    assert len(faces) == 1
+    f = faces[0]
+    assert f.status == "anonymized" and f.searched and f.reason == ""
+    diff = changed(out, sample)
+    assert diff.sum() > 500  # the face really changed
+    x1, y1, x2, y2 = expand_box(np.array(f.box), sample.shape, margin=0.35)
+    outside = diff.copy()
+    outside[y1:y2, x1:x2] = False
+    assert not outside.any()  # bit-identical outside the face
+    # the numbers come from the pack's networks and obey PIC's definition
+    assert 0 <= f.p_male_before <= 1 and 0 <= f.p_male_after <= 1 and -1 <= f.sim <= 1
+    assert f.pic == pytest.approx(abs(2 * f.p_male_after - 1) - f.sim, abs=1e-9)
+    assert f.reference is not None and 0 <= f.reference < 6
+    assert (sample == read_image(SAMPLE)).all()  # input not modified
+
+
+def test_candidate_search_once_per_track(anon, sample):
+    anon.reset()
+    before = anon.stats["syntheses"]
+    _, f1 = anon.process(sample)
+    k = anon.candidates
+    assert anon.stats["syntheses"] - before == k and f1[0].searched
+    for _ in range(3):
+        _, f = anon.process(sample)
+        assert not f[0].searched and f[0].track_id == f1[0].track_id and f[0].reference == f1[0].reference
+    assert anon.stats["syntheses"] - before == k + 3  # one synthesis per face per frame after the search
+
+
+def test_stable_output_on_a_static_scene(anon, sample):
+    anon.reset()
+    a, _ = anon.process(sample)
+    b, _ = anon.process(sample)
+    d = np.abs(a.astype(int) - b.astype(int))
+    # the same reference every frame; only OpenCV's 1/32-pixel warp grid may flip a few edge pixels
+    assert d.mean() < 0.01 and d.max() <= 8
+
+
+def test_different_person_in_same_place_triggers_new_search(shared_tiny_pack, sample):
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, reid_threshold=0.999) as a:
+        a.process(sample)
+        _, same = a.process(sample)
+        assert not same[0].searched
+        other = sample.copy()
+        x1, y1, x2, y2 = expand_box(np.array(same[0].box), sample.shape, margin=0.0)
+        other[y1:y2, x1:x2] = other[y1:y2, x1:x2][:, ::-1]  # another face (mirrored) at the same place
+        _, new = a.process(other)
+        assert new and new[0].track_id == same[0].track_id  # the IoU tracker alone keeps the track ...
+        assert new[0].searched and a.stats["researches"] == 1  # ... the identity check does not
+
+
+def test_several_faces(anon):
+    frame = make_frame(960, 540, 3)
+    anon.reset()
+    out, faces = anon.process(frame)
+    assert len(faces) == 3 and all(f.status == "anonymized" for f in faces)
+    assert len({f.track_id for f in faces}) == 3
+    assert anon.stats["syntheses"] >= 3 * anon.candidates
+
+
+@pytest.mark.parametrize("stage", ["align", "encode", "search", "blend"])
+def test_fail_closed_face_is_pixelated(shared_tiny_pack, sample, stage):
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
+        a._fail_stage = stage
+        out, faces = a.process(sample)
+        assert faces[0].status == "pixelated" and "forced failure" in faces[0].reason
+        want = sample.copy()
+        pixelate(want, expand_box(np.array(faces[0].box), sample.shape))
+        assert (out == want).all()  # exactly the pixelated face, nothing raw
+
+
+def test_fail_closed_detection_failure_hides_whole_frame(shared_tiny_pack, sample):
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
+        a._fail_stage = "detect"
+        out, faces = a.process(sample)
+        want = sample.copy()
+        pixelate(want)
+        assert faces == [] and (out == want).all() and a.stats["frames_failed_closed"] == 1
+
+
+def test_small_face_is_pixelated_not_shown(shared_tiny_pack, sample):
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, min_anonymize=500) as a:
+        out, faces = a.process(sample)
+        assert faces[0].status == "pixelated" and "too small" in faces[0].reason
+        assert changed(out, sample).any()
+
+
+def test_extreme_pose_is_pixelated(shared_tiny_pack, sample):
+    class Skewed:
+        name = "skewed"
+
+        def detect(self, frame):
+            from pridss_rt.detect import Detection
+
+            lm = np.array([[200, 100], [210, 100], [260, 160], [200, 140], [205, 141]], np.float32)
+            return [Detection(np.array([180, 60, 270, 175], np.float32), 0.99, lm)]
+
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, detector=Skewed()) as a:
+        out, faces = a.process(sample)
+        assert faces[0].status == "pixelated" and "extreme pose" in faces[0].reason
+
+
+@pytest.mark.parametrize("bad, pattern", [
+    (None, "frame is None"),
+    ([[1, 2, 3]], "must be a numpy array"),
+    (np.zeros((10, 10, 3), np.float32), "must be uint8, got float32"),
+    (np.zeros((0, 10, 3), np.uint8), "frame is empty"),
+    (np.zeros((10, 10, 2), np.uint8), r"must be \(H, W, 3\) BGR"),
+    (np.zeros((2, 10, 10, 3), np.uint8), r"must be \(H, W, 3\) BGR"),
+])
+def test_bad_frames_raise_clear_errors(anon, bad, pattern):
+    with pytest.raises(InputError, match=pattern):
+        anon.process(bad)
+
+
+def test_too_large_frame_is_refused(anon, monkeypatch):
+    import pridss_rt.anonymizer as mod
+
+    monkeypatch.setattr(mod, "MAX_PIXELS", 100 * 100)
+    with pytest.raises(InputError, match="larger than 10000 pixels"):
+        anon.process(np.zeros((101, 100, 3), np.uint8))
+
+
+def test_gray_and_bgra_keep_their_layout(anon, sample):
+    import cv2
+
+    gray = cv2.cvtColor(sample, cv2.COLOR_BGR2GRAY)
+    anon.reset()
+    out, faces = anon.process(gray)
+    assert out.shape == gray.shape and out.dtype == np.uint8 and faces
+    bgra = np.dstack([sample, np.arange(sample.size // 3, dtype=np.uint32).reshape(sample.shape[:2]).astype(np.uint8)])
+    anon.reset()
+    out, faces = anon.process(bgra)
+    assert out.shape == bgra.shape and (out[:, :, 3] == bgra[:, :, 3]).all() and faces
+    out, _ = anon.process(gray[:, :, None])
+    assert out.shape == gray[:, :, None].shape
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 5, 3), (17, 1, 3), (479, 641, 3)])
+def test_odd_sizes(anon, shape):
+    frame = np.full(shape, 100, np.uint8)
+    out, faces = anon.process(frame)
+    assert out.shape == shape and faces == [] and (out == frame).all()
+
+
+def test_huge_frame(anon, sample):
+    import cv2
+
+    big = cv2.resize(sample, (3840, 3840))
+    anon.reset()
+    out, faces = anon.process(big)
+    assert out.shape == big.shape and len(faces) == 1 and faces[0].status == "anonymized"
+
+
+def test_closed_anonymizer_refuses(shared_tiny_pack, sample):
+    a = Anonymizer(shared_tiny_pack, "ort-cpu", threads=1)
+    a.close()
+    a.close()  # idempotent
+    with pytest.raises(Exception, match="closed"):
+        a.process(sample)
+
+
+def _rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc to read memory use")
+def test_thousand_frames_flat_memory(shared_tiny_pack, sample):
+    import cv2
+
+    small = cv2.resize(sample, (160, 160))
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, min_face=24) as a:
+        rss = []
+        for i in range(1000):
+            frame = np.roll(small, i % 4, axis=1)
+            if i % 100 == 50:  # the face leaves and comes back: tracks are created and dropped
+                frame = np.zeros_like(small)
+            out, faces = a.process(frame)
+            if i in (200, 999):
+                rss.append(_rss_mb())
+        assert a.stats["frames"] == 1000 and a.stats["faces_anonymized"] > 900
+        assert len(a.tracker.tracks) <= 2 and all(len(q) <= 2000 for q in a.timings.values())
+        assert rss[1] - rss[0] < 15, rss  # no growth after warm-up

@@ -1,0 +1,90 @@
+"""`pridss-rt anonymize` and `pridss-rt bench` from the command line (tiny pack)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from pridss_rt.cli import main
+from pridss_rt.media import SAMPLE, read_image
+
+
+def run(*argv):
+    return main(list(argv))
+
+
+def test_sample_image_and_json_log(shared_tiny_pack, tmp_path, capsys):
+    out = tmp_path / "out.jpg"
+    log = tmp_path / "faces.jsonl"
+    assert run("anonymize", "--sample", "-o", str(out), "--pack", str(shared_tiny_pack), "--json", str(log),
+               "--backend", "ort-cpu") == 0
+    img = read_image(out)
+    assert img.shape == read_image(SAMPLE).shape
+    recs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(recs) == 1 and recs[0]["faces"][0]["status"] == "anonymized"
+    err = capsys.readouterr().err
+    assert "1 face(s), 1 anonymized, 0 pixelated" in err and "pack 'tiny' on ort-cpu" in err
+
+
+def test_folder_is_mirrored_and_bad_files_are_reported(shared_tiny_pack, tmp_path, capsys):
+    src = tmp_path / "in"
+    (src / "a" / "b").mkdir(parents=True)
+    shutil.copy(SAMPLE, src / "one.jpg")
+    shutil.copy(SAMPLE, src / "a" / "b" / "two.jpg")
+    (src / "a" / "broken.png").write_bytes(b"not an image")
+    (src / "notes.txt").write_text("ignored")
+    rc = run("anonymize", str(src), "-o", str(tmp_path / "out"), "--pack", str(shared_tiny_pack), "--no-progress")
+    assert rc == 1  # one input failed ...
+    assert (tmp_path / "out" / "one.jpg").is_file() and (tmp_path / "out" / "a" / "b" / "two.jpg").is_file()
+    assert "skipped" in capsys.readouterr().err  # ... and was named, the others were written
+    assert not (tmp_path / "out" / "notes.txt").exists()
+
+
+def test_video_roundtrip(shared_tiny_pack, tmp_path):
+    import cv2
+
+    frame = read_image(SAMPLE)
+    src = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (frame.shape[1], frame.shape[0]))
+    for i in range(6):
+        w.write(np.roll(frame, i, axis=1))
+    w.release()
+    log = tmp_path / "v.jsonl"
+    assert run("anonymize", str(src), "-o", str(tmp_path / "out"), "--pack", str(shared_tiny_pack),
+               "--json", str(log), "--no-progress") == 0
+    cap = cv2.VideoCapture(str(tmp_path / "out" / "clip.avi"))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 6
+    recs = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["frame"] for r in recs] == list(range(6))
+    searched = [r["faces"][0]["searched"] for r in recs]
+    assert searched[0] and not any(searched[1:])  # one search per track
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["anonymize"], "give INPUT files/folders, --source CAMERA or --sample"),
+    (["anonymize", "x.jpg"], "-o/--output is required"),
+    (["anonymize", "/nonexistent/x.jpg", "-o", "y.jpg"], "no such file or folder"),
+])
+def test_usage_errors(shared_tiny_pack, capsys, argv, pattern):
+    assert run(*argv, "--pack", str(shared_tiny_pack)) == 2
+    assert pattern in capsys.readouterr().err
+
+
+def test_missing_pack_is_a_clear_error(capsys, tmp_path):
+    assert run("anonymize", "--sample", "-o", str(tmp_path / "o.jpg"), "--pack", str(tmp_path / "nopack")) == 2
+    assert "nopack: pack folder not found" in capsys.readouterr().err
+
+
+def test_bench_reports_stages(shared_tiny_pack, capsys):
+    assert run("bench", "--pack", str(shared_tiny_pack), "--frames", "5", "--warmup", "2", "--rounds", "1",
+               "--json", "--no-reference", "--resolution", "320x240") == 0
+    r = json.loads(capsys.readouterr().out)
+    s = r["pridss_rt"]
+    assert s["backend"] == "ort-cpu" and s["fps_steady"] > 0 and s["candidate_search_ms"] > 0
+    assert {"detect", "align", "encode", "synthesize", "blend", "total"} <= set(s["stages"])
+    assert s["stages"]["total"]["n"] == 5 and s["faces_per_frame"] == 1
+    assert r["pytorch_reference"] is None

@@ -1,0 +1,133 @@
+"""Pipeline stages in isolation, against hand-computed values."""
+
+import numpy as np
+import pytest
+
+from pridss_rt import align, score
+from pridss_rt.detect import MTCNNDetector, make_detector
+from pridss_rt.errors import InputError
+from pridss_rt.media import SAMPLE, read_image
+
+# MTCNN landmarks of the sample photo (ipazc/mtcnn reference implementation on the same networks,
+# checked by hand: eyes, nose, mouth corners of the astronaut)
+ASTRONAUT_LM = np.array([[203.8, 101.3], [246.4, 103.2], [224.3, 128.9], [201.8, 139.8], [244.9, 142.0]])
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return read_image(SAMPLE)
+
+
+def test_mtcnn_landmarks_match_reference(sample):
+    dets = MTCNNDetector(min_face_size=20, max_side=4000, threads=1).detect(sample)
+    assert len(dets) == 1 and dets[0].score > 0.99
+    np.testing.assert_allclose(dets[0].landmarks, ASTRONAUT_LM, atol=1.5)
+    x1, y1, x2, y2 = dets[0].box
+    assert x1 < 201 and x2 > 247 and y1 < 100 and y2 > 143
+
+
+def test_mtcnn_downscaled_detection_maps_back(sample):
+    import cv2
+
+    big = cv2.resize(sample, (1536, 1536))
+    dets = MTCNNDetector(min_face_size=20, max_side=512, threads=1).detect(big)
+    assert len(dets) == 1
+    np.testing.assert_allclose(dets[0].landmarks / 3, ASTRONAUT_LM, atol=2.0)
+
+
+def test_no_face_no_detection():
+    rng = np.random.default_rng(0)
+    assert MTCNNDetector(threads=1).detect(np.full((240, 320, 3), 127, np.uint8)) == []
+    assert isinstance(MTCNNDetector(threads=1).detect(rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)), list)
+
+
+def test_yunet_user_detector_agrees(sample):
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parents[2] / "shared" / "models" / "face_detection_yunet_2026may.onnx"
+    if not model.is_file():
+        pytest.skip(f"user-supplied YuNet model not found at {model}")
+    dets = make_detector(str(model)).detect(sample)
+    assert len(dets) == 1
+    # same landmark order and nearly the same points as MTCNN
+    assert np.abs(dets[0].landmarks - ASTRONAUT_LM).max() < 6
+
+
+def test_detector_spec_errors(tmp_path):
+    with pytest.raises(InputError, match="unknown detector 'haar'"):
+        make_detector("haar")
+    with pytest.raises(InputError, match="file not found"):
+        make_detector(str(tmp_path / "missing.onnx"))
+
+
+def test_similarity_transform_recovers_known_transform():
+    rng = np.random.default_rng(1)
+    src = rng.uniform(0, 100, (5, 2))
+    ang, s, t = 0.3, 1.7, np.array([12.0, -4.0])
+    rot = s * np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    dst = src @ rot.T + t
+    m = align.similarity_transform(src, dst)
+    np.testing.assert_allclose(m[:, :2], rot, atol=1e-9)
+    np.testing.assert_allclose(m[:, 2], t, atol=1e-9)
+    assert align.alignment_error(m, src, dst) < 1e-9
+    inv = align.invert_affine(m)
+    np.testing.assert_allclose(align.transform_points(inv, dst), src, atol=1e-9)
+
+
+def test_pic_and_selection_hand_computed():
+    p = np.array([0.9, 0.5, 0.3, 0.55])
+    sim = np.array([0.8, 0.2, 0.6, 0.4])
+    # |2p-1| - sim = 0.8-0.8, 0-0.2, 0.4-0.6, 0.1-0.4
+    np.testing.assert_allclose(score.pic(p, sim), [0.0, -0.2, -0.2, -0.3])
+    assert score.select(p, sim) == 3
+    assert score.select(np.array([0.5, 0.5]), np.array([0.1, 0.1])) == 0  # ties: first
+
+
+def test_gender_output_adapters():
+    class FakeSession:
+        def __init__(self, out, options):
+            self.inputs = [type("T", (), {"name": "image"})()]
+            self.outputs = [type("T", (), {"name": "y"})()]
+            self.spec = type("S", (), {"options": options})()
+            self.out = out
+
+        def run(self, feeds):
+            return {"y": self.out}
+
+    x = np.zeros((2, 3, 4, 4), np.float32)
+    cases = [
+        (np.array([[0.2], [0.9]]), {"output_kind": "probability"}, [0.2, 0.9]),
+        (np.array([[0.0], [np.log(3.0)]]), {"output_kind": "logit"}, [0.5, 0.75]),
+        (np.array([[0.7, 0.3], [0.1, 0.9]]), {"output_kind": "softmax2", "male_index": 1}, [0.3, 0.9]),
+        (np.array([[0.7, 0.3], [0.1, 0.9]]), {"output_kind": "softmax2", "male_index": 0}, [0.7, 0.1]),
+        (np.array([[0.0, np.log(3.0)], [0.0, 0.0]]), {"output_kind": "softmax2", "apply_softmax": True}, [0.75, 0.5]),
+    ]
+    for out, opts, want in cases:
+        np.testing.assert_allclose(score.p_male({"gender": FakeSession(out, opts)}, x), want, atol=1e-9)
+
+
+def test_reference_choice_is_opposite_gender_and_nearest(shared_tiny_pack):
+    from pridss_rt import load_pack
+    from pridss_rt.fuse import ReferenceBank
+
+    pack = load_pack(shared_tiny_pack)
+    bank = ReferenceBank(pack)
+    latents, male = pack.bank()
+    z = latents[0] + 0.01  # bank[0] is male -> candidates must be female, nearest first
+    idx = bank.choose(z, p_male=0.9, k=2)
+    assert not male[idx].any() and len(idx) == 2
+    sims = [(latents[i] @ z) / np.linalg.norm(latents[i]) / np.linalg.norm(z) for i in np.flatnonzero(~male)]
+    assert idx[0] == np.flatnonzero(~male)[int(np.argmax(sims))]
+    assert male[bank.choose(z, p_male=0.1, k=5)].all()  # female original -> male references (all 3)
+
+
+def test_mask_fusion_keeps_identity_elements(shared_tiny_pack):
+    from pridss_rt import load_pack
+    from pridss_rt.fuse import fuse
+
+    pack = load_pack(shared_tiny_pack)
+    a = np.ones((2, 32), np.float32)
+    b = np.zeros((2, 32), np.float32)
+    f = fuse(None, pack, a, b)
+    np.testing.assert_array_equal(f[:, :12], 1)
+    np.testing.assert_array_equal(f[:, 12:], 0)
