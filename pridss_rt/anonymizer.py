@@ -111,7 +111,7 @@ class Anonymizer:
                  *, detector: Any = "mtcnn", min_face: int = 32, min_anonymize: int = 24,
                  max_align_error: float | None = None, color_match: bool = True, track: bool = True,
                  reid_threshold: float = 0.5, engines_root: str | os.PathLike | None = None,
-                 threads: int | None = None, networks: Networks | None = None):
+                 threads: int | None = None, networks: Networks | None = None, gpu_frames: bool | None = None):
         """
         pack: pack name or folder (default: the demo pack shipped in the package).
         backend: auto | trt | ort-trt | ort-cuda | ort-cpu (auto picks the fastest that works, see ``.backend``).
@@ -124,6 +124,8 @@ class Anonymizer:
         color_match: shift the synthesized face's mean colour to the original's (hides seams).
         track: reuse each track's chosen reference across frames (streams); False = search every frame.
         reid_threshold: identity similarity to the track's searched face below which the search reruns.
+        gpu_frames: keep frames on the GPU (upload once, warp and paste-back kernels; ``pridss_rt.gpu``).
+            None = when the backend is ``trt`` and the native CUDA library loads; True = require it.
         """
         self.pack = load_pack(pack)
         self.nets = networks or open_networks(self.pack, backend, engines_root=engines_root, threads=threads)
@@ -145,11 +147,25 @@ class Anonymizer:
         self.stats: dict[str, int] = defaultdict(int)
         self.timings: dict[str, deque] = {k: deque(maxlen=2000) for k in STAGES + ("total",)}
         self._fail_stage: str | None = None  # tests: force a stage to fail
+        self.gpu = None
+        if gpu_frames or (gpu_frames is None and self.backend == "trt"):
+            try:
+                from .gpu import GpuFramePath
+
+                self.gpu = GpuFramePath(self.nets, self.pack, self.mask)
+            except Exception as exc:
+                if gpu_frames:
+                    self.close()
+                    raise
+                log.warning("pridss-rt: GPU frame path unavailable, frames go through the host: %s", exc)
         log.info("pridss-rt: pack %s, backend %s, K=%d", self.pack.name, self.backend, self.candidates)
 
     # ------------------------------------------------------------------------------------------------
     def close(self) -> None:
         """Release the backend's resources (device buffers, sessions)."""
+        if getattr(self, "gpu", None) is not None:
+            self.gpu.close()
+            self.gpu = None
         if getattr(self, "nets", None) is not None:
             self.nets.close()
             self.nets = None  # type: ignore[assignment]
@@ -183,6 +199,12 @@ class Anonymizer:
         out = bgr.copy()
         t_start = t0 = time.perf_counter()
         self.stats["frames"] += 1
+        slot = None
+        if self.gpu is not None:
+            try:  # the upload runs on its own stream while the host detects
+                slot = self.gpu.upload(bgr)
+            except Exception as exc:
+                log.warning("pridss-rt: frame upload failed, host path for this frame: %s", exc)
         try:
             self._stage("detect")
             dets = self.detector.detect(bgr)
@@ -199,8 +221,13 @@ class Anonymizer:
         t0 = self._t("align", t0)
         if todo:
             try:
-                t0 = self._anonymize(bgr, out, todo, tracks, results, t0)
+                if slot is not None and self._fits_gpu(todo, tracks):
+                    self._stage("encode")
+                    out, t0 = self._anonymize_gpu(slot, todo, tracks, results, t0)
+                else:
+                    t0 = self._anonymize(bgr, out, todo, tracks, results, t0)
             except Exception as exc:
+                out = bgr.copy()  # nothing half-done reaches the caller: start from the input again
                 log.warning("pridss-rt: anonymization failed, %d face(s) pixelated: %s", len(todo), exc)
                 for i, _ in todo:
                     results[i].status, results[i].reason = "pixelated", f"stage error: {exc}"
@@ -237,6 +264,93 @@ class Anonymizer:
                 results[i].reason = f"stage error: {exc}"
         return todo
 
+    def _needs_search(self, idx: list[int], tracks: list[Track], emb: np.ndarray) -> list[int]:
+        """Positions (into ``idx``) of the faces whose K-candidate search must run on this frame."""
+        need = []
+        for j, i in enumerate(idx):
+            t = tracks[i]
+            if not self.track or not t.searched:
+                need.append(j)
+            elif float(emb[j] @ t.embedding) < self.reid_threshold:  # a different face at this place
+                self.stats["researches"] += 1
+                t.reset_search()
+                need.append(j)
+        return need
+
+    def _candidates(self, need: list[int], z: np.ndarray, p0: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """References per searched face and the fused latents of all candidates (face-major)."""
+        refs = [self.bank.choose(z[j], p0[n], self.candidates) for n, j in enumerate(need)]
+        orig = np.concatenate([np.repeat(z[j][None], len(r), 0) for j, r in zip(need, refs)])
+        return refs, fuse(self.nets, self.pack, orig, self.bank.get(np.concatenate(refs)))
+
+    def _choose(self, need: list[int], refs: list[np.ndarray], p0: np.ndarray, p: np.ndarray, e: np.ndarray,
+                emb: np.ndarray, idx: list[int], tracks: list[Track], results: list[FaceResult]) -> dict[int, int]:
+        """Argmin-PIC per searched face; records it on the track. Returns position -> candidate row."""
+        rows, start = {}, 0
+        for n, j in enumerate(need):
+            sl = slice(start, start + len(refs[n]))
+            sims = e[sl] @ emb[j]
+            best = score.select(p[sl], sims)
+            t = tracks[idx[j]]
+            t.reference, t.embedding = int(refs[n][best]), emb[j].copy()
+            t.p_male_before, t.p_male_after = float(p0[n]), float(p[sl][best])
+            t.sim, t.pic = float(sims[best]), float(score.pic(p[sl][best], sims[best]))
+            rows[j] = start + best
+            results[idx[j]].searched = True
+            start += len(refs[n])
+        self.stats["searches"] += len(need)
+        return rows
+
+    def _record(self, todo, tracks: list[Track], results: list[FaceResult]) -> None:
+        for i, _ in todo:
+            t, r = tracks[i], results[i]
+            r.status, r.reference = "anonymized", t.reference
+            r.p_male_before, r.p_male_after, r.sim, r.pic = t.p_male_before, t.p_male_after, t.sim, t.pic
+
+    def _fits_gpu(self, todo, tracks: list[Track]) -> bool:
+        """The device path runs whole batches within the engines' profiles; larger frames use the host path."""
+        n_search = sum(1 for i, _ in todo if not (self.track and tracks[i].searched))
+        rows = n_search * self.candidates + (len(todo) - n_search)
+        return (len(todo) <= min(self.gpu.max_faces, self.nets["encoder"].max_batch)
+                and rows <= min(self.nets["synthesis"].max_batch, 16 * self.gpu.max_faces))
+
+    def _anonymize_gpu(self, slot, todo, tracks: list[Track], results: list[FaceResult], t0: float):
+        """Same decisions as :meth:`_anonymize`, with the frame and crops kept on the GPU."""
+        gpu = self.gpu
+        idx = [i for i, _ in todo]
+        mats = [m for _, m in todo]
+        z, emb = gpu.encode(slot, mats)
+        t0 = self._t("encode", t0)
+        need = self._needs_search(idx, tracks, emb)
+        reuse = [j for j in range(len(idx)) if j not in need]
+        parts, refs, p0 = [], [], None
+        if need:
+            self._stage("search")
+            p0 = score.p_male_from_output(gpu.gender_of_crops(len(idx)), self.nets["gender"].spec.options)[need]
+            refs, fused = self._candidates(need, z, p0)
+            parts.append(fused)
+        if reuse:
+            self._stage("synthesize")
+            ref_idx = np.array([tracks[idx[j]].reference for j in reuse])
+            parts.append(fuse(self.nets, self.pack, z[reuse], self.bank.get(ref_idx)))
+        latents = np.concatenate(parts)
+        gpu.synthesize(latents)  # candidates first, then one row per tracked face: one call
+        self.stats["syntheses"] += len(latents)
+        rows: dict[int, int] = {}
+        if need:
+            n_cand = len(parts[0])
+            graw, e = gpu.score_candidates(n_cand)
+            p = score.p_male_from_output(graw, self.nets["gender"].spec.options)
+            rows = self._choose(need, refs, p0, p, e, emb, idx, tracks, results)
+            t0 = self._t("search", t0)
+        base = len(parts[0]) if need else 0
+        rows.update({j: base + n for n, j in enumerate(reuse)})
+        self._stage("blend")
+        gpu.paste(slot, [rows[j] for j in range(len(idx))], mats)
+        out = gpu.download(slot)
+        self._record(todo, tracks, results)
+        return out, self._t("blend", t0)
+
     def _anonymize(self, frame: np.ndarray, out: np.ndarray, todo: list[tuple[int, np.ndarray]],
                    tracks: list[Track], results: list[FaceResult], t0: float) -> float:
         pre = self.pack.preprocess
@@ -247,61 +361,31 @@ class Anonymizer:
         z = encode(self.nets, crops)
         emb = score.embed(self.nets, crops)
         t0 = self._t("encode", t0)
-        # which faces need the K-candidate search
-        need = []
-        for j, i in enumerate(idx):
-            t = tracks[i]
-            if not self.track or not t.searched:
-                need.append(j)
-            elif float(emb[j] @ t.embedding) < self.reid_threshold:  # a different face at this place
-                self.stats["researches"] += 1
-                t.reset_search()
-                need.append(j)
+        need = self._needs_search(idx, tracks, emb)
         chosen_img: dict[int, np.ndarray] = {}
         if need:
             self._stage("search")
             p0 = score.p_male(self.nets, crops[need])
-            k = self.candidates
-            refs = [self.bank.choose(z[j], p0[n], k) for n, j in enumerate(need)]
-            orig = np.concatenate([np.repeat(z[j][None], len(r), 0) for j, r in zip(need, refs)])
-            fused = fuse(self.nets, self.pack, orig, self.bank.get(np.concatenate(refs)))
+            refs, fused = self._candidates(need, z, p0)
             imgs = synthesize(self.nets, fused)
             self.stats["syntheses"] += len(imgs)
-            p = score.p_male(self.nets, imgs)
-            e = score.embed(self.nets, imgs)
-            start = 0
-            for n, j in enumerate(need):
-                r = refs[n]
-                sl = slice(start, start + len(r))
-                start += len(r)
-                sims = e[sl] @ emb[j]
-                best = score.select(p[sl], sims)
-                t = tracks[idx[j]]
-                t.reference, t.embedding = int(r[best]), emb[j].copy()
-                t.p_male_before, t.p_male_after = float(p0[n]), float(p[sl][best])
-                t.sim, t.pic = float(sims[best]), float(score.pic(p[sl][best], sims[best]))
-                chosen_img[j] = imgs[sl][best]
-                results[idx[j]].searched = True
-            self.stats["searches"] += len(need)
+            rows = self._choose(need, refs, p0, score.p_male(self.nets, imgs), score.embed(self.nets, imgs), emb,
+                                idx, tracks, results)
+            chosen_img.update({j: imgs[r] for j, r in rows.items()})
             t0 = self._t("search", t0)
         reuse = [j for j in range(len(idx)) if j not in chosen_img]
         if reuse:
             self._stage("synthesize")
             refs = np.array([tracks[idx[j]].reference for j in reuse])
-            fused = fuse(self.nets, self.pack, z[reuse], self.bank.get(refs))
-            imgs = synthesize(self.nets, fused)
+            imgs = synthesize(self.nets, fuse(self.nets, self.pack, z[reuse], self.bank.get(refs)))
             self.stats["syntheses"] += len(imgs)
-            for n, j in enumerate(reuse):
-                chosen_img[j] = imgs[n]
+            chosen_img.update({j: imgs[n] for n, j in enumerate(reuse)})
             t0 = self._t("synthesize", t0)
         self._stage("blend")
         gen = align.to_uint8(np.stack([chosen_img[j] for j in range(len(idx))]), pre)
         orig = align.to_uint8(crops, pre) if self.color_match else None
-        for j, (i, m) in enumerate(todo):
+        for j, m in enumerate(mats):
             g = blend.color_match(gen[j], orig[j], self.mask) if orig is not None else gen[j]
             blend.paste(out, g, self.mask, m)
-            t = tracks[i]
-            r = results[i]
-            r.status, r.reference = "anonymized", t.reference
-            r.p_male_before, r.p_male_after, r.sim, r.pic = t.p_male_before, t.p_male_after, t.sim, t.pic
+        self._record(todo, tracks, results)
         return self._t("blend", t0)

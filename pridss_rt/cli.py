@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-reference", action="store_true", help="skip the PyTorch reference run")
     b.add_argument("--rounds", type=int, default=2, help="alternating rounds of each engine (own process each)")
     common(b)
+
+    try:  # the evaluation command lives in its own module (heavier; optional parts)
+        from .evaluate import add_eval_parser
+    except ImportError:
+        pass
+    else:
+        add_eval_parser(sub)
     return p
 
 
@@ -70,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "anonymize":
             from .run import anonymize_main
             return anonymize_main(args)
+        if args.command == "eval":
+            from .evaluate import eval_main
+            return eval_main(args)
         if args.command == "bench":
             from .bench import bench_main
             return bench_main(args)

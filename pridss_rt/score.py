@@ -11,15 +11,19 @@ from .backends import Networks
 def p_male(nets: Networks, images: np.ndarray) -> np.ndarray:
     """P(male) per image, whatever the classifier's output kind (probability, logit, 2-class softmax)."""
     g = nets["gender"]
-    out = g.run({g.inputs[0].name: images})[g.outputs[0].name].astype(np.float64)
-    opts = g.spec.options
+    return p_male_from_output(g.run({g.inputs[0].name: images})[g.outputs[0].name], g.spec.options)
+
+
+def p_male_from_output(out: np.ndarray, opts) -> np.ndarray:
+    """The gender classifier's raw output -> P(male), per the pack's ``output_kind``."""
+    out = np.asarray(out, np.float64)
     kind = opts.get("output_kind", "probability")
     if kind == "softmax2":
         if opts.get("apply_softmax", False):
             e = np.exp(out - out.max(1, keepdims=True))
             out = e / e.sum(1, keepdims=True)
         return out[:, int(opts.get("male_index", 1))]
-    out = out.reshape(len(images))
+    out = out.reshape(len(out))
     if kind == "logit":
         out = 1.0 / (1.0 + np.exp(-out))
     return np.clip(out, 0.0, 1.0)

@@ -7,6 +7,7 @@ I/O signature check, persistent buffers bound once with ``set_tensor_address``, 
 on a batch change, chunking above the profile's max batch, CUDA-graph capture once per batch size.
 """
 
+import ctypes
 import sys
 import types
 
@@ -25,20 +26,21 @@ MAX_BATCH = 4
 
 
 class Memory:
-    """Fake device memory: pointer -> bytearray."""
+    """Fake device memory: host arrays whose real addresses serve as device pointers, so pointer
+    arithmetic (offsets into a binding) and the native CPU kernels work on it."""
 
     def __init__(self):
-        self.blocks, self.next = {}, 0x1000
+        self.blocks = []
 
     def alloc(self, n):
-        ptr = self.next
-        self.blocks[ptr] = np.zeros(n, np.uint8)
-        self.next += n + 256
-        return ptr
+        arr = np.zeros(max(1, n), np.uint8)
+        self.blocks.append(arr)
+        return arr.ctypes.data
 
-    def view(self, ptr, dtype, shape):
+    @staticmethod
+    def view(ptr, dtype, shape):
         n = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        return self.blocks[ptr][:n].view(dtype).reshape(shape)
+        return np.frombuffer((ctypes.c_byte * n).from_address(ptr), dtype=dtype).reshape(shape)
 
 
 def make_fake_trt(mem, calls):
@@ -126,10 +128,8 @@ def make_fake_trt(mem, calls):
     return trt
 
 
-@pytest.fixture
-def fake_gpu(monkeypatch, tmp_path, shared_tiny_pack):
-    mem, calls = Memory(), []
-    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(mem, calls))
+def install_fake_cuda(monkeypatch, mem, calls):
+    """Replace pridss_rt.backends.cuda's classes/functions with host-memory stand-ins."""
 
     class Stream:
         ptr = 0
@@ -137,12 +137,38 @@ def fake_gpu(monkeypatch, tmp_path, shared_tiny_pack):
         def synchronize(self):
             pass
 
+        def wait(self, event):
+            pass
+
+        def close(self):
+            pass
+
+    class Event:
+        def __init__(self, timing=False):
+            pass
+
+        def record(self, stream):
+            return self
+
+        def synchronize(self):
+            pass
+
+        def is_done(self):
+            return True
+
         def close(self):
             pass
 
     class DeviceBuffer:
-        def __init__(self, n):
-            self.ptr, self.nbytes = mem.alloc(n), n
+        def __init__(self, n=0):
+            self.ptr, self.nbytes = 0, 0
+            if n:
+                self.ensure(n)
+
+        def ensure(self, n):
+            if n > self.nbytes:
+                self.ptr, self.nbytes = mem.alloc(n), n
+            return self.ptr
 
         def free(self):
             pass
@@ -150,6 +176,7 @@ def fake_gpu(monkeypatch, tmp_path, shared_tiny_pack):
     class PinnedBuffer:
         def __init__(self, shape, dtype):
             self.arr = np.zeros(int(np.prod(shape)), dtype)
+            self.nbytes = self.arr.nbytes
 
         def view(self, shape, dtype=None):
             return self.arr[:int(np.prod(shape))].reshape(shape)
@@ -175,9 +202,19 @@ def fake_gpu(monkeypatch, tmp_path, shared_tiny_pack):
     def dtoh(dst, ptr, stream):
         dst[...] = mem.view(ptr, dst.dtype, dst.shape)
 
-    for name, obj in dict(Stream=Stream, DeviceBuffer=DeviceBuffer, PinnedBuffer=PinnedBuffer, CudaGraph=Graph,
-                          copy_htod_async=htod, copy_dtoh_async=dtoh).items():
+    def dtod(dst, src, nbytes, stream):
+        ctypes.memmove(dst, src, nbytes)
+
+    for name, obj in dict(Stream=Stream, Event=Event, DeviceBuffer=DeviceBuffer, PinnedBuffer=PinnedBuffer,
+                          CudaGraph=Graph, copy_htod_async=htod, copy_dtoh_async=dtoh, copy_dtod_async=dtod).items():
         monkeypatch.setattr(cuda, name, obj)
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch, tmp_path, shared_tiny_pack):
+    mem, calls = Memory(), []
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(mem, calls))
+    install_fake_cuda(monkeypatch, mem, calls)
     from pridss_rt import probe
 
     info = probe.MachineInfo(gpus=[GPU], driver="580.00", tensorrt=TRT_VERSION, onnxruntime="x",

@@ -38,6 +38,7 @@ class Networks:
     sessions: dict[str, Session]
     reason: str = ""
     tried: list[str] = field(default_factory=list)
+    stream: object | None = None  # the CUDA stream all TensorRT sessions share (trt backend)
 
     def __getitem__(self, role: str) -> Session:
         return self.sessions[role]
@@ -52,6 +53,9 @@ class Networks:
         for s in self.sessions.values():
             s.close()
         self.sessions = {}
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
 
     def __enter__(self):
         return self
@@ -84,8 +88,10 @@ def backend_available(name: str, pack: ModelPack | None = None, engines_root=Non
     raise BackendError(f"unknown backend '{name}' (choose from auto, {', '.join(BACKENDS)})")
 
 
-def _open(pack: ModelPack, name: str, engines_root, threads: int | None, cuda_graphs: bool) -> dict[str, Session]:
+def _open(pack: ModelPack, name: str, engines_root, threads: int | None, cuda_graphs: bool,
+          shared: dict | None = None) -> dict[str, Session]:
     sessions: dict[str, Session] = {}
+    shared = {} if shared is None else shared
     try:
         if name.startswith("ort-"):
             from .ort import OrtSession
@@ -103,13 +109,21 @@ def _open(pack: ModelPack, name: str, engines_root, threads: int | None, cuda_gr
             folder, _ = find_engines(pack, engines_root, gpu_name=m.gpu["name"],
                                      compute_capability=m.gpu["compute_capability"], trt_version=m.tensorrt)
             manifest = read_manifest(folder)
+            # one non-blocking stream for every network of the pack: stages are ordered on it without
+            # host synchronization between them
+            from . import cuda
+
+            stream = shared["stream"] = cuda.Stream()
             for role, spec in pack.networks.items():
-                sessions[role] = TrtSession(spec, Path(folder) / manifest["networks"][role]["engine"], cuda_graphs=cuda_graphs)
+                sessions[role] = TrtSession(spec, Path(folder) / manifest["networks"][role]["engine"],
+                                            stream=stream, cuda_graphs=cuda_graphs)
         else:
             raise BackendError(f"unknown backend '{name}' (choose from auto, {', '.join(BACKENDS)})")
     except BaseException:
         for s in sessions.values():
             s.close()
+        if shared.get("stream") is not None:
+            shared.pop("stream").close()
         raise
     return sessions
 
@@ -131,31 +145,38 @@ def open_networks(pack: ModelPack | str | os.PathLike = "demo", backend: str = "
         ok, why = backend_available(backend, pack, engines_root)
         if not ok:
             raise BackendError(f"backend '{backend}' is not usable here: {why}")
-        sessions = _open(pack, backend, engines_root, threads, cuda_graphs)
+        shared: dict = {}
+        sessions = _open(pack, backend, engines_root, threads, cuda_graphs, shared)
+        nets = Networks(pack, backend, sessions, reason=f"requested: {why}", stream=shared.get("stream"))
         if smoke_test:
             try:
                 _smoke(sessions)
             except BaseException:
-                for s in sessions.values():
-                    s.close()
+                nets.close()
                 raise
-        return Networks(pack, backend, sessions, reason=f"requested: {why}")
+        return nets
     tried: list[str] = []
     for name in AUTO_ORDER:
         ok, why = backend_available(name, pack, engines_root)
         if not ok:
             tried.append(f"{name}: {why}")
             continue
+        shared = {}
         try:
-            sessions = _open(pack, name, engines_root, threads, cuda_graphs)
-            if smoke_test:
-                _smoke(sessions)
+            sessions = _open(pack, name, engines_root, threads, cuda_graphs, shared)
         except Exception as exc:
-            tried.append(f"{name}: failed to load/run: {exc}")
+            tried.append(f"{name}: failed to load: {exc}")
             continue
+        if smoke_test:
+            try:
+                _smoke(sessions)
+            except Exception as exc:
+                Networks(pack, name, sessions, stream=shared.get("stream")).close()
+                tried.append(f"{name}: failed to run: {exc}")
+                continue
         reason = f"auto picked {name} ({why})"
         if tried:
             reason += "; skipped " + " | ".join(tried)
         log.info("pridss-rt backend: %s", reason)
-        return Networks(pack, name, sessions, reason=reason, tried=tried)
+        return Networks(pack, name, sessions, reason=reason, tried=tried, stream=shared.get("stream"))
     raise BackendError("no backend works here: " + " | ".join(tried))

@@ -205,6 +205,12 @@ def copy_dtoh_async(dst: np.ndarray, src_ptr: int, stream: Stream) -> None:
                              stream.handle), "cudaMemcpyAsync(D2H)")
 
 
+def copy_dtod_async(dst_ptr: int, src_ptr: int, nbytes: int, stream: Stream) -> None:
+    rt = cudart()
+    check(rt.cudaMemcpyAsync(dst_ptr, src_ptr, nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice, stream.handle),
+          "cudaMemcpyAsync(D2D)")
+
+
 class CudaGraph:
     """Capture the work a callable enqueues on ``stream`` once, then replay it with one launch."""
 

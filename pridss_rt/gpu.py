@@ -1,0 +1,223 @@
+"""Device-resident frame path for the TensorRT backend (cuda-python + the native CUDA ops).
+
+Per frame, with the networks' persistent TensorRT bindings (``TrtSession.device_io``):
+
+1. the frame is copied once into pinned host memory and uploaded once (``s_io``, event ``e_up``);
+2. ``s_main`` waits on ``e_up``; the native ``pridss_warp_normalize`` kernel cuts and normalizes every face
+   crop straight into the encoder's input binding; a device-to-device copy feeds the identity net;
+3. encoder + identity run on ``s_main``; only the latents and embeddings (a few KB) come back to the host,
+   where tracking, reference choice and fusion decide (cheap, data-dependent control);
+4. the fused latents go up into the synthesis binding; synthesis runs; for a candidate search the
+   synthesized crops are copied device-to-device into the gender/identity bindings and only scores come
+   back;
+5. the native ``pridss_paste_back`` kernel blends the chosen crops into the device frame with the feathered
+   face mask (event ``e_done``); ``s_io`` waits on it and downloads the frame into pinned memory.
+
+Two frame slots alternate, so the upload of frame N+1 (``s_io``) overlaps the compute of frame N
+(``s_main``) when the caller submits frames back to back. Every buffer is allocated once, at the largest
+frame size seen (grow-only); nothing is allocated per frame. Colour matching is not applied on this path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from .backends import Networks, cuda
+from .errors import BackendError
+from .pack import ModelPack
+
+F32 = np.dtype(np.float32)
+
+
+class _Slot:
+    def __init__(self):
+        self.host_in: cuda.PinnedBuffer | None = None
+        self.host_out: cuda.PinnedBuffer | None = None
+        self.dev = cuda.DeviceBuffer()
+        self.e_up = cuda.Event()
+        self.e_done = cuda.Event()
+        self.e_down = cuda.Event()
+        self.shape: tuple[int, int, int] | None = None
+
+    def ensure(self, shape: tuple[int, int, int]) -> None:
+        n = int(np.prod(shape))
+        if self.host_in is None or self.host_in.nbytes < n:
+            for b in (self.host_in, self.host_out):
+                if b is not None:
+                    b.free()
+            self.host_in = cuda.PinnedBuffer((n,), np.uint8)
+            self.host_out = cuda.PinnedBuffer((n,), np.uint8)
+        self.dev.ensure(n)
+        self.shape = shape
+
+    def free(self) -> None:
+        for b in (self.host_in, self.host_out):
+            if b is not None:
+                b.free()
+        self.dev.free()
+        for e in (self.e_up, self.e_done, self.e_down):
+            e.close()
+
+
+class GpuFramePath:
+    """Frame upload, crop warp, network chaining and paste-back on the GPU (see module docstring)."""
+
+    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, max_faces: int = 16, native_lib=None):
+        if nets.backend != "trt" or nets.stream is None:
+            raise BackendError("the GPU frame path needs the 'trt' backend")
+        from . import native
+
+        self.lib = native_lib or native.load_native("cuda")
+        self.nets, self.pack = nets, pack
+        pre = pack.preprocess
+        self.S = pre.crop_size
+        self.rgb = int(pre.channel_order == "rgb")
+        self._mean = (ctypes.c_float * 3)(*pre.mean)
+        self._std = (ctypes.c_float * 3)(*pre.std)
+        self.s_main: cuda.Stream = nets.stream  # the stream the TensorRT sessions enqueue on
+        self.s_io = cuda.Stream()
+        self.max_faces = max_faces
+        self.io = {role: nets[role].device_io() for role in ("encoder", "synthesis", "gender", "identity")}
+        self.d_mask = cuda.DeviceBuffer(mask.nbytes)
+        self.h_mask = cuda.PinnedBuffer(mask.shape, np.float32)
+        self.h_mask.view(mask.shape)[...] = mask
+        cuda.copy_htod_async(self.d_mask.ptr, self.h_mask.view(mask.shape), self.s_main)
+        self.d_mats = cuda.DeviceBuffer(max_faces * 6 * 4)
+        self.h_mats = cuda.PinnedBuffer((max_faces, 2, 3), np.float32)
+        lat = int(np.prod(pack.latent_shape))
+        emb = int(nets["identity"].outputs[0].shape[1])
+        self.h_lat = cuda.PinnedBuffer((max_faces * 16, lat), np.float32)  # also K*faces fused latents
+        self.h_emb = cuda.PinnedBuffer((max_faces * 16, emb), np.float32)
+        self.h_p = cuda.PinnedBuffer((max_faces * 16, 2), np.float32)  # gender outputs: [n], [n,1] or [n,2]
+        self.slots = [_Slot(), _Slot()]
+        self._i = 0
+        self.s_main.synchronize()
+
+    # ---- frame transfer -------------------------------------------------------------------------------
+    def upload(self, frame: np.ndarray) -> _Slot:
+        slot = self.slots[self._i]
+        self._i ^= 1
+        if slot.shape is not None:  # the slot's previous transfers must be finished before reuse
+            slot.e_up.synchronize()
+            slot.e_down.synchronize()
+        slot.ensure(frame.shape)
+        host = slot.host_in.view((frame.size,))
+        host[...] = frame.reshape(-1)
+        cuda.copy_htod_async(slot.dev.ptr, host, self.s_io)
+        slot.e_up.record(self.s_io)
+        return slot
+
+    def download(self, slot: _Slot) -> np.ndarray:
+        self.s_io.wait(slot.e_done)
+        n = int(np.prod(slot.shape))
+        view = slot.host_out.view((n,))
+        cuda.copy_dtoh_async(view, slot.dev.ptr, self.s_io)
+        slot.e_down.record(self.s_io)
+        slot.e_down.synchronize()
+        return view.reshape(slot.shape).copy()
+
+    # ---- stages -----------------------------------------------------------------------------------------
+    def _mats(self, mats: list[np.ndarray]) -> None:
+        n = len(mats)
+        if n > self.max_faces:
+            raise BackendError(f"{n} faces > max_faces={self.max_faces} of the GPU path")
+        h = self.h_mats.view((n, 2, 3))
+        h[...] = np.asarray(mats, np.float32)
+        cuda.copy_htod_async(self.d_mats.ptr, h, self.s_main)
+
+    def _status(self, op: str, rc: int) -> None:
+        if rc != 0:
+            raise BackendError(f"native {op} failed with status {rc}")
+
+    def encode(self, slot: _Slot, mats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Warp crops into the encoder binding, run encoder + identity; returns (latents, embeddings)."""
+        n = len(mats)
+        self.s_main.wait(slot.e_up)
+        self._mats(mats)
+        h, w, _ = slot.shape
+        enc_in = self.io["encoder"][self.nets["encoder"].inputs[0].name][0]
+        self._status("warp_normalize", self.lib.pridss_warp_normalize(
+            ctypes.c_void_p(slot.dev.ptr), h, w, w * 3, ctypes.c_void_p(self.d_mats.ptr), n, self.S,
+            self._mean, self._std, self.rgb, ctypes.c_void_p(enc_in), ctypes.c_void_p(self.s_main.ptr)))
+        id_in = self.io["identity"][self.nets["identity"].inputs[0].name][0]
+        cuda.copy_dtod_async(id_in, enc_in, n * 3 * self.S * self.S * 4, self.s_main)
+        self.nets["encoder"].enqueue(n)
+        self.nets["identity"].enqueue(n)
+        lat = self._fetch("encoder", n, self.h_lat)
+        emb = self._fetch("identity", n, self.h_emb)
+        self.s_main.synchronize()
+        return lat.reshape((n,) + self.pack.latent_shape).copy(), _l2(emb)
+
+    def gender_of_crops(self, n: int) -> np.ndarray:
+        """Raw gender output for the ``n`` original crops still in the encoder's input binding."""
+        enc_in = self.io["encoder"][self.nets["encoder"].inputs[0].name][0]
+        g = self.nets["gender"]
+        cuda.copy_dtod_async(self.io["gender"][g.inputs[0].name][0], enc_in, n * 3 * self.S * self.S * 4, self.s_main)
+        g.enqueue(n)
+        view = self._fetch("gender", n, self.h_p)
+        self.s_main.synchronize()
+        return view.copy()
+
+    def _fetch(self, role: str, n: int, buf: cuda.PinnedBuffer) -> np.ndarray:
+        sess = self.nets[role]
+        name = sess.outputs[0].name
+        shape = (n,) + tuple(int(d) for d in sess.outputs[0].shape[1:])
+        view = buf.view(shape)
+        cuda.copy_dtoh_async(view, self.io[role][name][0], self.s_main)
+        return view
+
+    def synthesize(self, latents: np.ndarray) -> None:
+        """Fused latents -> synthesis binding -> synthesized crops (stay on the device)."""
+        n = len(latents)
+        syn = self.nets["synthesis"]
+        h = self.h_lat.view(latents.shape)
+        h[...] = latents
+        cuda.copy_htod_async(self.io["synthesis"][syn.inputs[0].name][0], h, self.s_main)
+        syn.enqueue(n)
+
+    def score_candidates(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Gender + identity of the ``n`` synthesized crops (device-to-device feeds); returns
+        (raw gender output, L2-normalized embeddings)."""
+        syn = self.nets["synthesis"]
+        out = self.io["synthesis"][syn.outputs[0].name][0]
+        nbytes = n * 3 * self.S * self.S * 4
+        for role in ("gender", "identity"):
+            cuda.copy_dtod_async(self.io[role][self.nets[role].inputs[0].name][0], out, nbytes, self.s_main)
+            self.nets[role].enqueue(n)
+        gview = self._fetch("gender", n, self.h_p)
+        emb = self._fetch("identity", n, self.h_emb)
+        self.s_main.synchronize()
+        return gview.copy(), _l2(emb)
+
+    def paste(self, slot: _Slot, rows: list[int], mats: list[np.ndarray]) -> None:
+        """Blend synthesized crops ``rows`` (indices into the synthesis output) into the device frame."""
+        syn = self.nets["synthesis"]
+        out = self.io["synthesis"][syn.outputs[0].name][0]
+        crop_bytes = 3 * self.S * self.S * 4
+        h, w, _ = slot.shape
+        self._mats(mats)
+        for j, row in enumerate(rows):  # one launch per face: faces are applied in order
+            self._status("paste_back", self.lib.pridss_paste_back(
+                ctypes.c_void_p(slot.dev.ptr), h, w, w * 3, ctypes.c_void_p(out + row * crop_bytes),
+                ctypes.c_void_p(self.d_mats.ptr + j * 24), 1, self.S, ctypes.c_void_p(self.d_mask.ptr),
+                self._mean, self._std, self.rgb, ctypes.c_void_p(self.s_main.ptr)))
+        slot.e_done.record(self.s_main)
+
+    def skip(self, slot: _Slot) -> None:
+        """No face to paste: the frame is final once uploaded."""
+        self.s_main.wait(slot.e_up)
+        slot.e_done.record(self.s_main)
+
+    def close(self) -> None:
+        for s in self.slots:
+            s.free()
+        for b in (self.d_mask, self.h_mask, self.d_mats, self.h_mats, self.h_lat, self.h_emb, self.h_p):
+            b.free()
+        self.s_io.close()
+
+
+def _l2(v: np.ndarray) -> np.ndarray:
+    v = v.astype(np.float64)
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)

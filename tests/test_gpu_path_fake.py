@@ -1,0 +1,90 @@
+"""The GPU frame path (pridss_rt.gpu) on a CPU machine: TensorRT and CUDA replaced by stand-ins whose
+"device memory" is host memory, and the native CUDA kernels replaced by the native CPU build of the same
+per-pixel code. Checks the data flow (one upload, warp into the encoder binding, device-to-device feeds,
+one synthesis call, paste-back, one download) against the host path's result."""
+
+import numpy as np
+import pytest
+
+from pridss_rt import Anonymizer, native
+from pridss_rt.media import SAMPLE, read_image
+from test_backend_trt_fake import fake_gpu  # noqa: F401  (fixture: fake TensorRT engines + CUDA)
+
+
+class CpuAsCudaLib:
+    """The CUDA library's API, served by the CPU library (same arguments, minus the stream)."""
+
+    def __init__(self, cpu):
+        self.cpu, self.calls = cpu, []
+
+    def pridss_warp_normalize(self, *args):
+        self.calls.append("warp_normalize")
+        return self.cpu.pridss_warp_normalize_cpu(*args[:-1])
+
+    def pridss_paste_back(self, *args):
+        self.calls.append("paste_back")
+        return self.cpu.pridss_paste_back_cpu(*args[:-1])
+
+
+@pytest.fixture
+def gpu_anon(monkeypatch, tmp_path, shared_tiny_pack, native_build, request):
+    cpu = native.load_native("cpu")
+    lib = CpuAsCudaLib(cpu)
+    real_load = native.load_native
+    monkeypatch.setattr(native, "load_native", lambda kind="cpu": lib if kind == "cuda" else real_load(kind))
+    # reuse the fake TensorRT/CUDA fixture's setup
+    pack, root, calls, _ = request.getfixturevalue("fake_gpu")
+    yield pack, root, calls, lib
+
+
+
+def test_gpu_path_matches_host_path(gpu_anon):
+    pack, root, calls, lib = gpu_anon
+    frame = read_image(SAMPLE)
+    with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
+            Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
+        assert g.backend == "trt" and g.gpu is not None and h.gpu is None
+        for k in range(3):
+            og, fg = g.process(frame)
+            oh, fh = h.process(frame)
+            assert [f.status for f in fg] == [f.status for f in fh] == ["anonymized"]
+            assert fg[0].reference == fh[0].reference and fg[0].searched == fh[0].searched == (k == 0)
+            assert fg[0].p_male_after == pytest.approx(fh[0].p_male_after, abs=1e-4)
+            assert fg[0].sim == pytest.approx(fh[0].sim, abs=5e-3)  # crops differ by the warp grid
+            d = np.abs(og.astype(int) - oh.astype(int))
+            # native bilinear vs OpenCV's 1/32-pixel grid, float vs uint8 crops: a few levels at most
+            assert d.max() <= 6 and d.mean() < 0.05
+            changed = np.any(og != frame, axis=2)
+            ys, xs = np.nonzero(changed)
+            assert changed.sum() > 500 and xs.min() > 150 and xs.max() < 300 and ys.min() > 30 and ys.max() < 210
+        assert g.stats["syntheses"] == h.stats["syntheses"] == g.candidates + 2
+        assert lib.calls.count("warp_normalize") == 3 and lib.calls.count("paste_back") == 3
+
+
+def test_frames_without_faces_and_too_many_rows_use_safe_paths(gpu_anon):
+    from pridss_rt.bench import make_frame
+
+    pack, root, calls, lib = gpu_anon
+    with Anonymizer(pack, "trt", engines_root=root, threads=1) as g:
+        empty = np.full((120, 160, 3), 77, np.uint8)
+        out, faces = g.process(empty)
+        assert faces == [] and (out == empty).all()
+        two = make_frame(640, 320, 2)
+        out, faces = g.process(two)  # 2 faces x K=3 candidates > the fake profile's 4 rows: host path
+        assert [f.status for f in faces] == ["anonymized", "anonymized"]
+        assert "warp_normalize" not in lib.calls
+        out, faces = g.process(two)  # tracked now: 2 rows fit, the GPU path takes over
+        assert [f.status for f in faces] == ["anonymized", "anonymized"] and lib.calls.count("paste_back") == 2
+
+
+def test_gpu_stage_failure_fails_closed(gpu_anon):
+    pack, root, calls, lib = gpu_anon
+    frame = read_image(SAMPLE)
+
+    def boom(*a):
+        raise RuntimeError("kernel launch failed")
+
+    lib.pridss_paste_back = boom
+    with Anonymizer(pack, "trt", engines_root=root, threads=1) as g:
+        out, faces = g.process(frame)
+        assert faces[0].status == "pixelated" and "kernel launch failed" in faces[0].reason
