@@ -128,7 +128,7 @@ class VideoWriter:
         if not self.w.isOpened():
             raise InputError(f"{self.path}: cannot open a video writer for this file type")
         self.audio_note = "no audio source" if not self.audio_from else ("audio kept" if self.ffmpeg else
-                                                                        "audio dropped (ffmpeg not found)")
+                                                                        "audio not copied (ffmpeg not found)")
 
     def write(self, frame: np.ndarray) -> None:
         self.w.write(frame)
