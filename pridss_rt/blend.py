@@ -10,7 +10,7 @@ from .align import invert_affine
 from .pack import ModelPack
 
 
-def face_mask(pack: ModelPack, feather: float = 0.06) -> np.ndarray:
+def face_mask(pack: ModelPack, feather: float = 0.05) -> np.ndarray:
     """Feathered face mask in crop coordinates, float32 (S, S) in [0, 1].
 
     Uses the pack's ``blend_mask`` extra when it ships one; otherwise an ellipse fitted to the alignment
@@ -28,9 +28,11 @@ def face_mask(pack: ModelPack, feather: float = 0.06) -> np.ndarray:
     eyes, mouth = t[:2].mean(0), t[3:].mean(0)
     eye_dist = np.linalg.norm(t[1] - t[0])
     em = mouth[1] - eyes[1]
-    top, bottom = eyes[1] - 0.75 * em, mouth[1] + 0.95 * em
+    # proportions of an average face: forehead ~0.8, chin ~0.7 eye-to-mouth distances away, cheeks ~0.95
+    # eye distances from the centre line; the 0.5 level of the feathered mask follows this outline
+    top, bottom = eyes[1] - 0.8 * em, mouth[1] + 0.7 * em
     center = ((eyes[0] + mouth[0]) / 2, (top + bottom) / 2)
-    axes = (1.15 * eye_dist, (bottom - top) / 2)
+    axes = (0.95 * eye_dist, (bottom - top) / 2)
     m = np.zeros((s, s), np.float32)
     cv2.ellipse(m, (center, (2 * axes[0], 2 * axes[1]), 0.0), 1.0, -1, cv2.LINE_AA)
     k = max(3, int(round(feather * s)) | 1)
