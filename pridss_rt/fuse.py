@@ -3,10 +3,12 @@ references.
 
 Reference choice (documented behaviour): the original's gender is taken from the pack's classifier
 (P(male) >= 0.5 -> male); the K candidates are the K bank references of the *opposite* gender whose
-latent codes are closest (cosine similarity over the whole latent) to the original's. Close references
-share pose, framing and lighting with the original, so the fused face stays coherent, while their
-context segments still come from a face of the other gender. The choice is deterministic: the same
-face always gets the same candidates.
+latent codes are closest (cosine similarity) to the original's — over the latent elements the pack
+marks in its ``reference_match`` extra (for the demo pack: the cells around the identity region, where
+a mismatch shows as a seam), or over the whole latent when the pack has none. Close references share
+pose, framing and lighting with the original, so the fused face stays coherent, while their context
+segments still come from a face of the other gender. The choice is deterministic: the same face always
+gets the same candidates.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import Networks
+from .errors import PackError
 from .pack import ModelPack
 
 
@@ -22,9 +25,19 @@ class ReferenceBank:
         latents, male = pack.bank()
         self.latents = latents.reshape(len(latents), -1)
         self.male = male
-        norms = np.linalg.norm(self.latents, axis=1, keepdims=True)
-        self._unit = self.latents / np.maximum(norms, 1e-12)
         self.shape = latents.shape[1:]
+        self.match = None
+        if "reference_match" in pack.extras:
+            w = np.asarray(pack.extra("reference_match"), np.float32).reshape(-1)
+            if w.shape != (self.latents.shape[1],) or not w.any():
+                raise PackError(f"{pack.extras['reference_match']}: reference_match must be a non-zero mask "
+                                f"of the latent's shape {list(self.shape)}")
+            self.match = w
+        keyed = self._key(self.latents)
+        self._unit = keyed / np.maximum(np.linalg.norm(keyed, axis=1, keepdims=True), 1e-12)
+
+    def _key(self, z: np.ndarray) -> np.ndarray:
+        return z * self.match if self.match is not None else z
 
     def __len__(self) -> int:
         return len(self.male)
@@ -33,7 +46,7 @@ class ReferenceBank:
         """Indices of ``k`` opposite-gender references closest to latent ``z`` (best first)."""
         want_male = p_male < 0.5
         pool = np.flatnonzero(self.male == want_male)
-        zf = z.reshape(-1)
+        zf = self._key(z.reshape(-1))
         sims = self._unit[pool] @ (zf / max(np.linalg.norm(zf), 1e-12))
         order = np.argsort(-sims, kind="stable")[: max(1, min(k, len(pool)))]
         return pool[order]

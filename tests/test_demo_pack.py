@@ -1,0 +1,98 @@
+"""The demo pack shipped inside the package: loads by default, really anonymizes, stays small, runs the
+same on ONNX Runtime and eager PyTorch, and converts to FP16 cleanly."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pridss_rt import Anonymizer, list_packs, load_pack
+from pridss_rt.media import SAMPLE, read_image
+from pridss_rt.pack import BUILTIN_PACKS
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = BUILTIN_PACKS / "demo"
+
+
+@pytest.fixture(scope="module")
+def anon():
+    with Anonymizer(threads=1) as a:  # every default: demo pack, auto backend, the pack's K
+        yield a
+
+
+def test_demo_is_the_default_pack_and_small():
+    assert "demo" in list_packs()
+    pack = load_pack()
+    assert pack.name == "demo" and pack.root == DEMO.resolve()
+    size = sum(f.stat().st_size for f in DEMO.iterdir())
+    assert size <= 30 * 2**20, size
+    assert "non-commercial" in pack.license.lower()
+    card = pack.model_card.read_text()
+    assert "CelebA-HQ" in card and "non-commercial" in card.lower()
+    latents, male = pack.bank()
+    assert male.sum() >= 50 and (~male).sum() >= 50
+    assert pack.preprocess.crop_size >= 96
+
+
+def test_sample_face_is_replaced_recognizably(anon):
+    frame = read_image(SAMPLE)
+    anon.reset()
+    out, faces = anon.process(frame)
+    assert len(faces) == 1 and faces[0].status == "anonymized"
+    f = faces[0]
+    assert 0 <= f.p_male_before <= 1 and 0 <= f.p_male_after <= 1
+    # PIC picked a candidate the pack's embedder still matches to the original
+    assert f.sim > 0.3, f.sim
+    assert f.pic == pytest.approx(abs(2 * f.p_male_after - 1) - f.sim, abs=1e-6)
+    x1, y1, x2, y2 = (int(v) for v in f.box)
+    inside = np.abs(out[y1:y2, x1:x2].astype(int) - frame[y1:y2, x1:x2]).mean()
+    assert inside > 3  # a different face, not a copy
+    mask = np.ones(frame.shape[:2], bool)
+    mask[max(0, y1 - 40):y2 + 40, max(0, x1 - 40):x2 + 40] = False
+    assert (out[mask] == frame[mask]).all()
+
+
+def test_steady_state_one_synthesis_per_face(anon):
+    frame = read_image(SAMPLE)
+    anon.reset()
+    s0 = anon.stats["syntheses"]
+    for _ in range(4):
+        anon.process(frame)
+    assert anon.stats["syntheses"] - s0 == anon.candidates + 3
+
+
+def test_onnxruntime_and_pytorch_agree():
+    pytest.importorskip("torch")
+    from export.torch_backend import open_torch_networks
+    from pridss_rt.backends import open_networks
+
+    pack = load_pack()
+    latents, _ = pack.bank()
+    z = latents[:3]
+    with open_networks(pack, "ort-cpu", threads=1) as o, open_torch_networks(pack, threads=1) as t:
+        syn = o["synthesis"]
+        img_o = syn.run({syn.inputs[0].name: z})[syn.outputs[0].name]
+        img_t = t["synthesis"].run({syn.inputs[0].name: z})[syn.outputs[0].name]
+        np.testing.assert_allclose(img_t, img_o, atol=2e-4)
+        for role in ("encoder", "gender", "identity"):
+            s = o[role]
+            a = s.run({s.inputs[0].name: img_o})[s.outputs[0].name]
+            b = t[role].run({s.inputs[0].name: img_o})[s.outputs[0].name]
+            np.testing.assert_allclose(b, a, atol=2e-4, err_msg=role)
+
+
+def test_fp16_build_checks_pass_without_gpu(tmp_path):
+    pytest.importorskip("onnxconverter_common")
+    from pridss_rt.probe import machine
+
+    if machine().tensorrt and machine().gpu:
+        pytest.skip("this machine builds real engines")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    res = subprocess.run([sys.executable, str(ROOT / "export" / "build_engines.py"), "--fp16", "--out", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    out = res.stdout + res.stderr
+    assert res.returncode == 3, out
+    assert out.count("— ok") == 4 and "Traceback" not in out

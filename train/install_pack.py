@@ -1,0 +1,104 @@
+"""Write MODEL_CARD.md from a report and install the pack into pridss_rt/packs/demo if it passes.
+
+Usage: python train/install_pack.py --pack runs/pack_demo --report runs/report.json [--force-card-only]
+Refuses to install when a quality bar of the report fails (the card is still written into --pack).
+"""
+import argparse, json, os, shutil, sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEST = os.path.join(HERE, '..', 'pridss_rt', 'packs', 'demo')
+FILES = ['pack.json', 'encoder.onnx', 'synthesis.onnx', 'gender.onnx', 'identity.onnx', 'fusion_mask.npy',
+         'identity_region.npy', 'reference_match.npy', 'bank.npz', 'MODEL_CARD.md']
+
+
+def card(R, man, train_info, len_bank, grid_note):
+    id_share = R['identity_area_share']
+    f = lambda k, d=3: f'{R[k]:.{d}f}'
+    return f"""# PriDSS demo pack (`demo`, version {man['version']})
+
+Small networks trained from scratch in this repository (`train/`) so that pridss-rt runs offline out of
+the box. It is a demonstration pack, not the official PriDSS stack (StyleGAN2 + StyleFusion + e4e +
+ArcFace); use `export/make_pack.py` with official weights for research-grade results.
+
+## Data and licence
+- Trained on the **train split** of CelebA-HQ at 128 px (22,580 images, 4,635 identities); every number
+  below is on the identity-disjoint **val split** (4,443 images, 970 identities).
+- **CelebA / CelebA-HQ are licensed for non-commercial research only. These weights are derived from
+  them and inherit that restriction: non-commercial research use only.** No image of the data set is
+  shipped; the bank holds latent codes of {len_bank} train-split faces (which can be decoded back into
+  approximate faces of those people).
+
+## Networks (ONNX, opset 17, dynamic batch, FP32)
+- `encoder.onnx`: aligned 128x128 RGB crop, normalized (x/255-0.5)/0.5 -> latent [B, 12352] =
+  spatial map 48x16x16 (flattened, 8 px per cell) + 64-d global style vector.
+- `synthesis.onnx`: latent -> 128x128 image in the same normalized space (style applied by FiLM).
+- `gender.onnx`: crop -> P(male) [B,1] (small CNN on a 48-px downscale).
+- `identity.onnx`: crop -> 128-d embedding of the inner face (rows 32-112, cols 24-104), CosFace
+  training on the 4,635 train identities.
+- Fusion: static mask (`fusion_mask.npy`): identity cells (eyes+brows y 40-64/x 32-96, nose y 64-80/
+  x 48-80, mouth y 80-104/x 40-88 in crop pixels; {id_share:.0%} of the crop) of all 48 map channels come
+  from the original; every other cell and the style vector come from the reference.
+- Alignment template (5 points, crop pixels) measured with the {man['preprocess'].get('template_detector')}
+  detector on 2,000 train crops: {man['preprocess']['template']}.
+
+## Training
+{train_info}
+
+## Metrics (val, `python train/report.py --pack pridss_rt/packs/demo --n {R['n_loop']}`)
+PriDSS loop: references = {R.get('refs', 'random')} ({'K drawn from the ' + str(R.get('pool')) + ' opposite-gender bank faces closest to the original on the `reference_match` latent elements' if R.get('refs') == 'nearest' else 'K drawn at random from the opposite-gender bank faces'}), lowest PIC kept.
+
+| metric | value |
+| --- | --- |
+| reconstruction PSNR / SSIM | {f('recon_psnr', 2)} dB / {f('recon_ssim')} |
+| identity SIM(reconstruction, original) | {f('sim_recon_orig')} |
+| identity embedder verification AUC / EER (val identities) | {f('embedder_auc')} / {f('embedder_eer')} |
+| gender classifier accuracy / AUC (all val) | {f('gender_acc')} / {f('gender_auc')} |
+| PriDSS K={R['k']}: gender AUC on anonymized faces (pack's classifier; 0.5 = no information) | {f('gender_auc_anonymized')} (originals: {f('gender_auc_original_subset')}) |
+| PriDSS K={R['k']}: SIM(anonymized, original) | {f('sim_anonymized_orig')} |
+| EER anonymized vs own original / vs other images of the same identity | {f('eer_anon_vs_own_original')} / {f('eer_anon_vs_other_images_same_identity')} |
+| seam ratio (band gradient, anonymized / reconstruction; <= 1.2) | {f('seam_ratio')} |
+| context swap: share of pixel change inside the identity region (area {f('identity_area_share')}) | {f('swap_change_share_inside')} |
+| context swap: mean change inside / outside | {f('swap_inside_outside_ratio')} |
+
+## Known limits
+- Picture quality (val grid, 24 faces, not shipped): {grid_note}
+- 128-px faces, frontal-ish poses as in CelebA-HQ; small networks: outputs are softer than the input.
+- The identity region is a fixed rectangle set on the aligned crop; bad alignment moves features across
+  it. Faces with glasses, beards, strong make-up or extreme expressions fuse less cleanly.
+- Anonymized faces can keep cues of the original's gender inside the identity region (brows, lips)
+  and may inherit the reference's facial hair and face shape.
+- The pack's own classifier and embedder select the candidate, so the pack's own gender AUC flatters
+  privacy; evaluate with an independent attacker.
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--pack', default='runs/pack_demo')
+    ap.add_argument('--report', default='runs/report.json')
+    ap.add_argument('--train_info', default=os.path.join(HERE, 'TRAINING_SUMMARY.md'))
+    ap.add_argument('--card_only', action='store_true')
+    ap.add_argument('--grid_note', default='see docs/demo-pack.md.')
+    a = ap.parse_args()
+    R = json.load(open(a.report))
+    man = json.load(open(os.path.join(a.pack, 'pack.json')))
+    import numpy as np
+    nb = len(np.load(os.path.join(a.pack, 'bank.npz'))['male'])
+    info = open(a.train_info).read() if os.path.exists(a.train_info) else 'See train/README.md.'
+    open(os.path.join(a.pack, 'MODEL_CARD.md'), 'w').write(
+        card(R, man, info, nb, a.grid_note))
+    print('card written')
+    if a.card_only:
+        return
+    bad = [k for k, v in R['bars'].items() if not v]
+    if bad:
+        sys.exit(f'not installing: bars failed: {bad}')
+    os.makedirs(DEST, exist_ok=True)
+    for f in FILES:
+        shutil.copy2(os.path.join(a.pack, f), os.path.join(DEST, f))
+    tot = sum(os.path.getsize(os.path.join(DEST, f)) for f in FILES)
+    print(f'installed into {os.path.abspath(DEST)} ({tot / 1e6:.1f} MB)')
+
+
+if __name__ == '__main__':
+    main()

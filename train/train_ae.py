@@ -1,0 +1,149 @@
+"""Train the demo pack's encoder + synthesis (spatial-latent autoencoder with coherent fusion).
+
+Every step encodes B originals and B opposite-gender references, decodes both reconstructions and
+the fused latent (identity cells from the original, context cells + style from the reference).
+Reconstructions: L1 + (1 - SSIM). Fused outputs: no pixel collage target; the target is
+  T = a * cm(orig) + (1 - a) * ref
+where cm(orig) is the original colour-transferred (per-channel mean/std) to the reference's skin
+statistics measured in a ring around the identity region, and a is the identity mask feathered with
+a Gaussian (sigma --feather px). Loss on fused = weighted L1 (lower weight in the seam band) +
+gradient L1 (image gradients of T) + 0.5 (1 - SSIM). The same rule applied to a face and itself gives
+the face back, so reconstruction and fusion targets are consistent.
+
+Usage (2-core CPU): nice -n 10 python train/train_ae.py --steps 2000 --out runs/ae
+"""
+import argparse, json, os, sys, time
+import numpy as np, torch, torch.nn.functional as F
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import seed_all, load_cache, to_tensor, ssim, identity_pixel_mask, identity_cells
+from models import Encoder, Synthesis, latent_mask
+
+
+def blur(m, sigma):
+    k = int(3 * sigma) * 2 + 1
+    g = torch.arange(k, dtype=torch.float32) - k // 2
+    g = torch.exp(-g ** 2 / (2 * sigma ** 2)); g = (g / g.sum()).to(m)
+    m = F.conv2d(F.pad(m, (k // 2, k // 2, 0, 0), mode='replicate'), g.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(m, (0, 0, k // 2, k // 2), mode='replicate'), g.view(1, 1, -1, 1))
+
+
+def dilate(m, r):
+    return F.max_pool2d(m, 2 * r + 1, 1, r)
+
+
+def grads(x):
+    return x[:, :, :, 1:] - x[:, :, :, :-1], x[:, :, 1:, :] - x[:, :, :-1, :]
+
+
+def colour_match(orig, ref, ring):
+    w = ring / ring.sum()
+    mo = (orig * w).sum((2, 3), keepdim=True); mr = (ref * w).sum((2, 3), keepdim=True)
+    so = (((orig - mo) ** 2 * w).sum((2, 3), keepdim=True) + 1e-4).sqrt()
+    sr = (((ref - mr) ** 2 * w).sum((2, 3), keepdim=True) + 1e-4).sqrt()
+    return (orig - mo) * (sr / so).clamp(0.6, 1.6) + mr
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--steps', type=int, default=2000)
+    ap.add_argument('--batch', type=int, default=24)
+    ap.add_argument('--bf16', type=int, default=1, help='bf16 autocast (fast on CPUs with AMX/AVX512-BF16)')
+    ap.add_argument('--lr', type=float, default=2e-3)
+    ap.add_argument('--feather', type=float, default=3.0)
+    ap.add_argument('--fused_weight', type=float, default=1.0)
+    ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--out', default='runs/ae')
+    ap.add_argument('--resume', default='')
+    ap.add_argument('--pairs', default='batch', choices=['batch', 'nn'],
+                    help="batch: reference = random opposite-gender face of the batch; nn: with prob. "
+                         "--nn_prob a random one of the 32 opposite-gender faces with the most similar "
+                         "pose/skin around the identity region (common.pixel_ring_descriptor)")
+    ap.add_argument('--nn_prob', type=float, default=0.75)
+    ap.add_argument('--init', default='', help='start from the weights of this checkpoint (fresh optimizer and schedule)')
+    ap.add_argument('--stop_at', type=int, default=0, help='stop (and save) after this many steps of the schedule')
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    seed_all(a.seed)
+    os.makedirs(a.out, exist_ok=True)
+    imgs, meta = load_cache('train')
+    male = meta['male'].astype(bool)
+    idx_m, idx_f = np.where(male)[0], np.where(~male)[0]
+    E, S = Encoder().to(memory_format=torch.channels_last), Synthesis().to(memory_format=torch.channels_last)
+    params = list(E.parameters()) + list(S.parameters())
+    opt = torch.optim.Adam(params, lr=a.lr, betas=(0.9, 0.99))
+    start = 0
+    if a.resume:
+        ck = torch.load(a.resume, weights_only=False)
+        E.load_state_dict(ck['E']); S.load_state_dict(ck['S']); opt.load_state_dict(ck['opt']); start = ck['step']
+    if a.init:
+        ck = torch.load(a.init, weights_only=False)
+        E.load_state_dict(ck['E']); S.load_state_dict(ck['S'])
+    lm = torch.from_numpy(latent_mask(identity_cells()))
+    hard = torch.from_numpy(identity_pixel_mask())[None, None]
+    feather = blur(hard, a.feather).clamp(0, 1)
+    ring = (dilate(hard, 10) - hard).clamp(0, 1)
+    band = (dilate(hard, 3) - (1 - dilate(1 - hard, 3))).clamp(0, 1)
+    wmap = 1.0 - 0.7 * band
+    rng = np.random.default_rng(a.seed)
+    if a.pairs == 'nn':
+        from common import pixel_ring_descriptor, opposite_gender_neighbours
+        nbr = opposite_gender_neighbours(pixel_ring_descriptor(imgs), male, k=32)
+    log = open(os.path.join(a.out, 'log.txt'), 'a')
+    t0 = time.time()
+    for step in range(start, a.steps):
+        lr = a.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + np.cos(np.pi * step / a.steps))
+        for g in opt.param_groups:
+            g['lr'] = lr
+        # half male, half female; each face's reference is an opposite-gender face of the batch
+        B, h = a.batch, a.batch // 2
+        io = np.concatenate([rng.choice(idx_m, h), rng.choice(idx_f, h)])
+        perm = torch.from_numpy(np.concatenate([h + rng.permutation(h), rng.permutation(h)]))
+        if a.pairs == 'nn':
+            # B extra references: with prob. nn_prob one of the 32 nearest opposite-gender faces,
+            # else a random opposite-gender face; appended to the batch (same flip as their original)
+            near = rng.random(B) < a.nn_prob
+            ir = np.where(near, nbr[io, rng.integers(0, 32, B)],
+                          np.where(male[io], rng.choice(idx_f, B), rng.choice(idx_m, B)))
+            io = np.concatenate([io, ir])
+            perm = torch.arange(B, 2 * B)
+        x = to_tensor(imgs[io])
+        flip = torch.from_numpy(rng.random(B) < 0.5)
+        flip = torch.cat([flip, flip[perm - B] if a.pairs == 'nn' else torch.from_numpy(rng.random(len(x) - B) < 0.5)])[:len(x)]
+        x[flip] = x[flip].flip(3)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bool(a.bf16)):
+            z = E(x)
+            zf = lm * z[:B] + (1 - lm) * z[perm]
+            y = S(torch.cat([z, zf], 0))
+        y = y.float()
+        yr, yf = y[:len(x)], y[len(x):]
+        l_rec = (yr - x).abs().mean() + (1 - ssim(yr, x))
+        xo, xr = x[:B], x[perm]
+        with torch.no_grad():
+            T = feather * colour_match(xo, xr, ring) + (1 - feather) * xr
+        gx, gy = grads(yf); tx, ty = grads(T)
+        l_fus = ((yf - T).abs() * wmap).mean() + (gx - tx).abs().mean() + (gy - ty).abs().mean() \
+            + 0.5 * (1 - ssim(yf, T))
+        loss = l_rec + a.fused_weight * l_fus
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == a.steps - 1:
+            with torch.no_grad():
+                mse = ((yr - x) ** 2).mean().item() / 4
+            msg = json.dumps({'step': step, 'lr': round(lr, 6), 'rec': round(l_rec.item(), 4),
+                              'fus': round(l_fus.item(), 4), 'psnr~': round(10 * np.log10(1 / mse), 2),
+                              'min': round((time.time() - t0) / 60, 2)})
+            print(msg, flush=True); log.write(msg + '\n'); log.flush()
+        last = step == a.steps - 1 or (a.stop_at and step + 1 >= a.stop_at)
+        if (step + 1) % 500 == 0 or last:
+            torch.save({'E': E.state_dict(), 'S': S.state_dict(), 'opt': opt.state_dict(), 'step': step + 1,
+                        'args': vars(a)}, os.path.join(a.out, 'ckpt.pt'))
+        if last:
+            break
+    print('done', (time.time() - t0) / 60, 'min')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Reproduce the demo pack from scratch on a 2-core CPU (see train/README.md). Run from the repo root.
+set -euo pipefail
+N="nice -n 10"
+python train/make_cache.py --out /tmp/celebahq_cache.npz
+python train/measure_template.py --detector mtcnn --n 2000 --out runs/template_mtcnn.json
+# encoder + synthesis: stage A (batch pairs, B=24, first 500 steps of a 2000-step cosine schedule),
+# stage B (nearest-neighbour opposite-gender pairs, B=16, 500 steps of a 1600-step schedule),
+# stage C (same, resumed at step 500 with the schedule shortened to 800 steps so it anneals to 0)
+$N python train/train_ae.py --steps 2000 --stop_at 500 --seed 1 --out runs/ae
+cp runs/ae/ckpt.pt runs/ae/ckpt_step500.pt
+$N python train/train_ae.py --init runs/ae/ckpt_step500.pt --pairs nn --batch 16 --steps 1600 --stop_at 500 \
+    --lr 1.5e-3 --seed 2 --out runs/ae2
+$N python train/train_ae.py --resume runs/ae2/ckpt.pt --pairs nn --batch 16 --steps 800 --lr 1.5e-3 --seed 2 --out runs/ae2
+# stage D: short fine-tune with a heavier, wider-feathered fusion loss and more nearest-neighbour pairs
+$N python train/train_ae.py --init runs/ae2/ckpt.pt --pairs nn --nn_prob 0.9 --batch 16 --steps 300 --lr 5e-4 \
+    --fused_weight 1.5 --feather 4 --seed 3 --threads 1 --out runs/ae3
+$N python train/train_cls.py --task gender --epochs 2 --out runs/gender
+$N python train/train_cls.py --task identity --epochs 6 --threads 1 --out runs/identity2
+python train/export_pack.py --ae runs/ae3/ckpt.pt --gender runs/gender/ckpt.pt --identity runs/identity2/ckpt.pt \
+    --template runs/template_mtcnn.json --out runs/pack_demo
+python train/report.py --pack runs/pack_demo --n 1000 --out runs/report.json --grid runs/grid.png
+python train/install_pack.py --pack runs/pack_demo --report runs/report.json
