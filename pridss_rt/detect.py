@@ -112,10 +112,11 @@ class MTCNNDetector:
                  model_dir: str | os.PathLike | None = None):
         import onnxruntime as ort
 
+        from .backends.ort import configure
+
         folder = Path(model_dir) if model_dir else mtcnn_model_dir()
         so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or max(1, min(os.cpu_count() or 1, 4))
-        so.inter_op_num_threads = 1
+        configure(so, threads)
         so.log_severity_level = 3
         self._p, self._r, self._o = (ort.InferenceSession(str(folder / f"{n}.onnx"), so, providers=["CPUExecutionProvider"])
                                      for n in ("pnet", "rnet", "onet"))
