@@ -66,7 +66,7 @@ def inpaint(face_bgr: np.ndarray, landmarks: np.ndarray, seed: int = 0, fraction
 class AutoencoderRestorer:
     """The shipped restoration autoencoder (ONNX Runtime, CPU)."""
 
-    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = 1):
+    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None):
         import onnxruntime as ort
 
         self.path = Path(path) if path else RESTORER_AE
@@ -74,7 +74,7 @@ class AutoencoderRestorer:
             raise FileNotFoundError(f"{self.path}: restoration autoencoder not found (train it: "
                                     "python train/train_restorer.py --out pridss_rt/assets/restorer_ae.onnx)")
         so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or 1
+        so.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's default
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
         self.sess = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])

@@ -1,0 +1,187 @@
+"""`pridss-rt eval` end to end on a few generated faces with the tiny pack, and its building blocks.
+
+The faces are made from the bundled public-domain sample photo (aligned like CelebA-HQ crops, then
+flipped, rotated, re-lit), so no data set is needed.
+"""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from pridss_rt import evaluate
+from pridss_rt.cli import build_parser, main
+from pridss_rt.errors import InputError
+from pridss_rt.media import SAMPLE, read_image
+
+# 5-point template of a 128-px CelebA-HQ crop (measured with MTCNN on the train split)
+CELEBA_TEMPLATE = np.array([[47.9, 60.4], [79.6, 60.4], [63.4, 80.1], [49.5, 93.7], [77.9, 93.6]])
+
+
+def _faces():
+    import cv2
+
+    from pridss_rt.align import similarity_transform
+    from pridss_rt.detect import make_detector
+
+    img = read_image(SAMPLE)
+    det = make_detector("mtcnn", threads=1).detect(img)[0]
+    base = cv2.warpAffine(img, similarity_transform(det.landmarks, CELEBA_TEMPLATE), (128, 128),
+                          borderMode=cv2.BORDER_REFLECT)
+
+    def rot(a, deg):
+        return cv2.warpAffine(a, cv2.getRotationMatrix2D((64, 64), deg, 1.0), (128, 128), borderMode=cv2.BORDER_REFLECT)
+
+    bright = np.clip(base.astype(np.int16) + 25, 0, 255).astype(np.uint8)
+    flip = base[:, ::-1].copy()
+    warm = np.clip(base * np.array([0.85, 1.0, 1.15]), 0, 255).astype(np.uint8)
+    # (image, identity, male): identities A, B, C with both labels present
+    return [(base, "A", 0), (bright, "A", 0), (flip, "B", 1), (rot(flip, 5), "B", 1), (warm, "C", 1), (rot(base, -5), "C", 1)]
+
+
+@pytest.fixture(scope="module")
+def face_manifest(tmp_path_factory):
+    import cv2
+
+    root = tmp_path_factory.mktemp("faces")
+    (root / "img").mkdir()
+    with open(root / "manifest.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "identity", "male", "split"])
+        for i, (img, ident, male) in enumerate(_faces()):
+            cv2.imwrite(str(root / "img" / f"{i}.png"), img)
+            w.writerow([f"img/{i}.png", ident, male, "val"])
+        w.writerow(["img/0.png", "A", 0, "train"])  # filtered out by --split val
+    return root / "manifest.csv"
+
+
+@pytest.fixture(scope="module")
+def fake_fid(tmp_path_factory):
+    """A tiny stand-in for the Inception ONNX: per-channel means of the 299x299 input (3 features)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    path = tmp_path_factory.mktemp("fid") / "fake_inception.onnx"
+    g = helper.make_graph([helper.make_node("ReduceMean", ["image"], ["features"], axes=[2, 3], keepdims=0)], "g",
+                          [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 299, 299])],
+                          [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def eval_run(shared_tiny_pack, face_manifest, fake_fid, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    rc = main(["eval", "--data", str(face_manifest), "--pack", str(shared_tiny_pack), "--backend", "ort-cpu",
+               "--threads", "1", "--out", str(out), "--fid-model", str(fake_fid), "--ablation", "1,3",
+               "--no-progress", "--grid", "3"])
+    assert rc == 0
+    return out
+
+
+def test_eval_writes_the_report(eval_run):
+    rep = json.loads((eval_run / "report.json").read_text())
+    for key in ("gender_auc_original", "gender_auc_anonymized", "eer", "fnmr_at_fmr_0_1", "fid", "restorations",
+                "pack", "attacker", "matcher"):
+        assert key in rep, key
+    assert set(rep["restorations"]) == {"denoise", "inpaint", "autoencoder"}
+    assert all(0.0 <= v <= 1.0 for v in rep["restorations"].values())
+    assert 0.0 <= rep["gender_auc_original"] <= 1.0 and 0.0 <= rep["gender_auc_anonymized"] <= 1.0
+    assert 0.0 <= rep["eer"] <= 1.0 and 0.0 <= rep["fnmr_at_fmr_0_1"] <= 1.0
+    assert rep["fid"] is not None and rep["fid"] >= 0.0
+    assert rep["pack"]["name"] == "tiny" and rep["pack"]["candidates"] == 3
+    assert rep["attacker"]["source"] == "pack" and "flatters" in rep["attacker"]["note"]
+    assert rep["matcher"]["source"] == "pack"
+    assert rep["data"]["faces"] == 6 and rep["data"]["identities"] == 3  # the train row was filtered out
+    assert rep["detection"]["detected"] == 6
+    rows = rep["methods"]
+    assert list(rows) == ["original", "pridss_k3", "swap_only", "blur", "pixelate", "pridss_k1"]
+    assert rows["pridss_k3"]["status"] == {"anonymized": 6}
+    assert rows["pixelate"]["status"] == {"pixelated": 6}
+    # pairs: 3 identities of 2 faces -> 12 genuine (j = i included) and 24 impostor; originals: 6 genuine (j != i)
+    assert rows["pridss_k3"]["genuine_pairs"] == 12 and rows["pridss_k3"]["impostor_pairs"] == 24
+    assert rows["original"]["genuine_pairs"] == 6
+    assert rows["original"]["fid"] is None
+    for name in ("blur", "pixelate", "swap_only", "pridss_k1"):
+        assert rows[name]["fid"] is not None
+    for f in ("report.md", "roc_gender.png", "roc_verification.png", "grid.png"):
+        assert (eval_run / f).stat().st_size > 0, f
+    md = (eval_run / "report.md").read_text()
+    assert "| PriDSS (K=3) |" in md and "gender swap only" in md and "grid.png" in md
+    lines = (eval_run / "faces.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and "p_male_autoencoder" in json.loads(lines[0])["methods"]["pridss_k3"]
+
+
+def test_grid_shape(eval_run):
+    import cv2
+
+    g = cv2.imread(str(eval_run / "grid.png"))
+    # 6 method columns + 3 restorations, 3 faces of 128 px under a 22-px header
+    assert g.shape == (22 + 3 * 128, 9 * 128, 3)
+
+
+def test_external_attacker_and_matcher_match_the_pack(shared_tiny_pack, face_manifest, eval_run, tmp_path, capsys):
+    """The pack's own networks given as external ONNX files give the same numbers; missing FID model -> null."""
+    out = tmp_path / "ext"
+    rc = main(["eval", "--data", str(face_manifest), "--pack", str(shared_tiny_pack), "--backend", "ort-cpu",
+               "--threads", "1", "--out", str(out), "--fid-model", str(tmp_path / "nope.onnx"), "--ablation", "none",
+               "--baselines", "none", "--no-progress", "--grid", "0",
+               "--attacker-gender", str(shared_tiny_pack / "gender.onnx"), "--matcher", str(shared_tiny_pack / "identity.onnx")])
+    assert rc == 0
+    assert "export_inception.py" in capsys.readouterr().err
+    rep = json.loads((out / "report.json").read_text())
+    ref = json.loads((eval_run / "report.json").read_text())
+    assert rep["attacker"]["source"] == "onnx" and rep["attacker"]["output_kind"] == "probability"
+    assert rep["matcher"]["source"] == "onnx"
+    assert list(rep["methods"]) == ["original", "pridss_k3"]
+    assert rep["fid"] is None and "export_inception.py" in rep["fid_model"]["note"]
+    for key in ("gender_auc_original", "gender_auc_anonymized", "eer", "fnmr_at_fmr_0_1"):
+        assert rep[key] == pytest.approx(ref[key], abs=1e-4), key
+    assert rep["restorations"] == pytest.approx(ref["restorations"], abs=1e-4)
+
+
+def test_output_kind_adapter():
+    p = evaluate.to_p_male(np.array([[0.2], [0.9]]), "probability")
+    assert p.tolist() == pytest.approx([0.2, 0.9])
+    p = evaluate.to_p_male(np.array([0.0, 2.0]), "logit")
+    assert p.tolist() == pytest.approx([0.5, 1 / (1 + np.exp(-2.0))])
+    p = evaluate.to_p_male(np.array([[0.0, np.log(3.0)]]), "softmax2")
+    assert p.tolist() == pytest.approx([0.75])
+    p = evaluate.to_p_male(np.array([[0.7, 0.3]]), "softmax2", male_index=0, apply_softmax=False)
+    assert p.tolist() == pytest.approx([0.7])
+    with pytest.raises(InputError):
+        evaluate.to_p_male(np.zeros((2, 2)), "logit")
+
+
+def test_manifest_limit_keeps_whole_identities(tmp_path):
+    path = tmp_path / "m.csv"
+    rows = [(f"{i}.png", f"id{i // 3}", i % 2) for i in range(30)]
+    path.write_text("file,identity,male\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    items = evaluate.read_manifest(path, "val", limit=9, seed=1)  # no split column: all rows
+    assert len(items) == 9
+    counts = {}
+    for it in items:
+        counts[it.identity] = counts.get(it.identity, 0) + 1
+    assert sorted(counts.values()) == [3, 3, 3]
+    assert [it.file.name for it in evaluate.read_manifest(path, None, limit=9, seed=1)] == [it.file.name for it in items]
+
+
+def test_manifest_errors(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("file,male\nx.png,1\n")
+    with pytest.raises(InputError, match="identity"):
+        evaluate.read_manifest(p)
+    p.write_text("file,identity,male\nx.png,a,yes\n")
+    with pytest.raises(InputError, match="male"):
+        evaluate.read_manifest(p)
+    with pytest.raises(InputError, match="not found"):
+        evaluate.read_manifest(tmp_path / "missing.csv")
+
+
+def test_eval_in_the_cli_parser():
+    args = build_parser().parse_args(["eval", "--data", "m.csv", "--out", "o"])
+    assert args.command == "eval" and args.split == "val" and args.ablation == "1,3,5,10"
+    assert args.attacker_gender is None and args.matcher is None and args.fid_model.endswith("inception_fid.onnx")
