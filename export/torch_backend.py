@@ -187,7 +187,7 @@ OPS = {
     "GlobalAveragePool": lambda x, a: x[0].mean(dim=tuple(range(2, x[0].dim())), keepdim=True),
     "AveragePool": lambda x, a: F.avg_pool2d(x[0], a["kernel_shape"], a.get("strides"), a.get("pads", [0] * 4)[:2],
                                              count_include_pad=bool(a.get("count_include_pad", 0))),
-    "MaxPool": lambda x, a: F.max_pool2d(x[0], a["kernel_shape"], a.get("strides"), a.get("pads", [0] * 4)[:2]),
+    "MaxPool": lambda x, a: _maxpool(x[0], a),
     "ReduceMean": _reduce(torch.mean), "ReduceSum": _reduce(torch.sum),
     "ReduceL2": _reduce(lambda t, dim, keepdim: torch.linalg.vector_norm(t, 2, dim=dim, keepdim=keepdim)),
     "ReduceMax": _reduce(lambda t, dim, keepdim: torch.amax(t, dim=dim, keepdim=keepdim)),
@@ -200,6 +200,26 @@ OPS = {
     "InstanceNormalization": lambda x, a: F.instance_norm(x[0], weight=x[1], bias=x[2], eps=a.get("epsilon", 1e-5)),
     "DepthToSpace": lambda x, a: F.pixel_shuffle(x[0], a["blocksize"]),
 }
+
+
+def _maxpool(t, a):
+    k, st = a["kernel_shape"], a.get("strides", [1, 1])
+    ap = a.get("auto_pad", b"NOTSET")
+    ap = ap.decode() if isinstance(ap, bytes) else ap
+    if ap in ("SAME_UPPER", "SAME_LOWER"):
+        pads = []
+        for dim in (3, 2):  # F.pad order: last dim first
+            n = t.shape[dim]
+            total = max((-(-n // st[dim - 2]) - 1) * st[dim - 2] + k[dim - 2] - n, 0)
+            lo = total // 2 if ap == "SAME_UPPER" else total - total // 2
+            pads += [lo, total - lo]
+        t = F.pad(t, pads, value=float("-inf"))
+        return F.max_pool2d(t, k, st, 0, ceil_mode=bool(a.get("ceil_mode", 0)))
+    p = a.get("pads", [0] * 4)
+    if p[0] != p[2] or p[1] != p[3]:
+        t = F.pad(t, _pads(p, 2), value=float("-inf"))
+        p = [0, 0, 0, 0]
+    return F.max_pool2d(t, k, st, p[:2], ceil_mode=bool(a.get("ceil_mode", 0)))
 
 
 def _unsqueeze(t, axes):

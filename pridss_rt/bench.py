@@ -51,7 +51,7 @@ def run_worker(args: dict) -> dict:
     frame = make_frame(w, h, args["faces"])
     anon = Anonymizer(args["pack"], args["backend"], args["candidates"], detector=args["detector"],
                       min_face=args["min_face"], engines_root=args["engines"], threads=args["threads"],
-                      networks=args.get("networks"))
+                      networks=args.get("networks"), track=args.get("track", True))
     try:
         # candidate search: a fresh track each time
         first = []
@@ -172,6 +172,8 @@ def render(r: dict) -> str:
         lines.append("")
         lines.append(f"steady-state speed vs PyTorch reference: {r['speedup_vs_pytorch']:.2f}x; "
                      f"candidate search: {r['search_speedup_vs_pytorch']:.2f}x")
+        lines.append("(reference: the PriDSS loop in eager PyTorch — detector and pack networks as PyTorch ops, the "
+                     "full K-candidate search on every frame, no tracking — export/torch_reference.py)")
     elif r.get("pytorch_reference_note"):
         lines.append(f"\nPyTorch reference: {r['pytorch_reference_note']}")
     return "\n".join(lines)
