@@ -54,12 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rounds", type=int, default=2, help="alternating rounds of each engine (own process each)")
     common(b)
 
-    try:  # the evaluation command lives in its own module (heavier; optional parts)
-        from .evaluate import add_eval_parser
-    except ImportError:
-        pass
-    else:
-        add_eval_parser(sub)
+    from .evaluate import add_eval_parser  # the evaluation command's options live with its code
+
+    add_eval_parser(sub)
     return p
 
 

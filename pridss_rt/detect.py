@@ -110,16 +110,10 @@ class MTCNNDetector:
     def __init__(self, min_face_size: int = 32, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
                  scale_factor: float = 0.709, max_side: int = 640, threads: int | None = None,
                  model_dir: str | os.PathLike | None = None):
-        import onnxruntime as ort
-
-        from .backends.ort import configure
+        from .backends.ort import cpu_session
 
         folder = Path(model_dir) if model_dir else mtcnn_model_dir()
-        so = ort.SessionOptions()
-        configure(so, threads)
-        so.log_severity_level = 3
-        self._p, self._r, self._o = (ort.InferenceSession(str(folder / f"{n}.onnx"), so, providers=["CPUExecutionProvider"])
-                                     for n in ("pnet", "rnet", "onet"))
+        self._p, self._r, self._o = (cpu_session(folder / f"{n}.onnx", threads) for n in ("pnet", "rnet", "onet"))
         self.min_face_size = min_face_size
         self.thresholds = thresholds
         self.scale_factor = scale_factor

@@ -314,15 +314,12 @@ class ExternalNet:
     scaled to the network's input size."""
 
     def __init__(self, path: str | os.PathLike, pre, threads: int | None, preprocess: str = "pack"):
-        import onnxruntime as ort
+        from .backends.ort import cpu_session
 
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"{self.path}: ONNX file not found")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's default
-        so.log_severity_level = 3
-        self.sess = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+        self.sess = cpu_session(self.path, threads)
         inp = self.sess.get_inputs()[0]
         self.input = inp.name
         self.output = self.sess.get_outputs()[0].name
@@ -409,13 +406,10 @@ class Matcher:
 
 class FidExtractor:
     def __init__(self, path: str | os.PathLike, threads: int | None):
-        import onnxruntime as ort
+        from .backends.ort import cpu_session
 
         self.path = Path(path).expanduser()
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's default
-        so.log_severity_level = 3
-        self.sess = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+        self.sess = cpu_session(self.path, threads)
         inp = self.sess.get_inputs()[0]
         self.input = inp.name
         h = inp.shape[2] if len(inp.shape) == 4 else None

@@ -67,17 +67,13 @@ class AutoencoderRestorer:
     """The shipped restoration autoencoder (ONNX Runtime, CPU)."""
 
     def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None):
-        import onnxruntime as ort
+        from .backends.ort import cpu_session
 
         self.path = Path(path) if path else RESTORER_AE
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: restoration autoencoder not found (train it: "
                                     "python train/train_restorer.py --out pridss_rt/assets/restorer_ae.onnx)")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's default
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self.sess = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+        self.sess = cpu_session(self.path, threads)
         self.input = self.sess.get_inputs()[0].name
 
     def __call__(self, faces_bgr: np.ndarray) -> np.ndarray:

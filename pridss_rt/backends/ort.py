@@ -61,6 +61,16 @@ def configure(so, threads: int | None) -> None:
     so.add_session_config_entry("session.inter_op.allow_spinning", os.environ.get("PRIDSS_RT_ORT_SPIN", "0"))
 
 
+def cpu_session(path, threads: int | None = None):
+    """A plain CPU InferenceSession for an auxiliary network (detector stages, attackers, FID, restorers)
+    with the pipeline's thread settings (:func:`configure`)."""
+    rt = ort()
+    so = rt.SessionOptions()
+    configure(so, threads)
+    so.log_severity_level = 3
+    return rt.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
 def default_threads() -> int:
     env = os.environ.get("PRIDSS_RT_THREADS")
     if env:
