@@ -64,74 +64,67 @@ class Networks:
         self.close()
 
 
-def backend_available(name: str, pack: ModelPack | None = None, engines_root=None) -> tuple[bool, str]:
-    """Cheap check (no network loaded) of whether ``name`` could work here, with the reason."""
+def _probe(name: str, pack: ModelPack | None, engines_root) -> tuple[bool, str, Path | None]:
+    """(usable, why, engine folder for ``trt``). The engine folder is found — and its manifest and engine
+    hashes checked — once here, then handed to the loader."""
     if name.startswith("ort-"):
         from . import ort
-        return ort.available(name)
+        return (*ort.available(name), None)
     if name == "trt":
         from ..probe import machine
         m = machine()
         if m.tensorrt is None:
-            return False, f"TensorRT not importable ({m.tensorrt_error}); pip install 'pridss-rt[trt]'"
+            return False, f"TensorRT not importable ({m.tensorrt_error}); pip install 'pridss-rt[trt]'", None
         if not m.gpu:
-            return False, f"no NVIDIA GPU usable ({m.gpu_error})"
-        if pack is not None:
-            from ..engines import find_engines
-            folder, reasons = find_engines(pack, engines_root, gpu_name=m.gpu["name"],
-                                           compute_capability=m.gpu["compute_capability"], trt_version=m.tensorrt)
-            if folder is None:
-                return False, "no matching engines: " + "; ".join(reasons) + \
-                    f" (build them: python export/build_engines.py --fp16 --pack {pack.name})"
-            return True, f"engines in {folder}"
-        return True, f"TensorRT {m.tensorrt} on {m.gpu['name']}"
+            return False, f"no NVIDIA GPU usable ({m.gpu_error})", None
+        if pack is None:
+            return True, f"TensorRT {m.tensorrt} on {m.gpu['name']}", None
+        from ..engines import find_engines
+        folder, reasons = find_engines(pack, engines_root, gpu_name=m.gpu["name"],
+                                       compute_capability=m.gpu["compute_capability"], trt_version=m.tensorrt)
+        if folder is None:
+            return False, ("no matching engines: " + "; ".join(reasons) +
+                           f" (build them: python export/build_engines.py --fp16 --pack {pack.name})"), None
+        return True, f"engines in {folder}", folder
     raise BackendError(f"unknown backend '{name}' (choose from auto, {', '.join(BACKENDS)})")
 
 
-def _open(pack: ModelPack, name: str, engines_root, threads: int | None, cuda_graphs: bool,
-          shared: dict | None = None) -> dict[str, Session]:
-    sessions: dict[str, Session] = {}
-    shared = {} if shared is None else shared
+def backend_available(name: str, pack: ModelPack | None = None, engines_root=None) -> tuple[bool, str]:
+    """Cheap check (no network loaded) of whether ``name`` could work here, with the reason."""
+    ok, why, _ = _probe(name, pack, engines_root)
+    return ok, why
+
+
+def _load(pack: ModelPack, name: str, folder: Path | None, engines_root, threads: int | None, cuda_graphs: bool,
+          smoke_test: bool) -> Networks:
+    """Every network of ``pack`` on backend ``name`` (``folder``: checked engine folder for ``trt``); with
+    ``smoke_test`` each runs once at batch 1 on zeros, proving the backend really works here. On any
+    failure everything loaded so far is released and the error propagates."""
+    nets = Networks(pack, name, {})
     try:
         if name.startswith("ort-"):
             from .ort import OrtSession
             cache = Path(engines_root or ".") / pack.name / "ort-trt-cache" if name == "ort-trt" else None
             for role, spec in pack.networks.items():
-                sessions[role] = OrtSession(spec, name, threads=threads, cache_dir=cache)
-        elif name == "trt":
-            from ..engines import find_engines, read_manifest
-            from ..probe import machine
+                nets.sessions[role] = OrtSession(spec, name, threads=threads, cache_dir=cache)
+        else:
+            from ..engines import read_manifest
+            from . import cuda
             from .trt import TrtSession
-            m = machine()
-            ok, why = backend_available("trt", pack, engines_root)
-            if not ok:
-                raise BackendError(f"trt: {why}")
-            folder, _ = find_engines(pack, engines_root, gpu_name=m.gpu["name"],
-                                     compute_capability=m.gpu["compute_capability"], trt_version=m.tensorrt)
             manifest = read_manifest(folder)
             # one non-blocking stream for every network of the pack: stages are ordered on it without
             # host synchronization between them
-            from . import cuda
-
-            stream = shared["stream"] = cuda.Stream()
+            nets.stream = cuda.Stream()
             for role, spec in pack.networks.items():
-                sessions[role] = TrtSession(spec, Path(folder) / manifest["networks"][role]["engine"],
-                                            stream=stream, cuda_graphs=cuda_graphs)
-        else:
-            raise BackendError(f"unknown backend '{name}' (choose from auto, {', '.join(BACKENDS)})")
+                nets.sessions[role] = TrtSession(spec, Path(folder) / manifest["networks"][role]["engine"],
+                                                 stream=nets.stream, cuda_graphs=cuda_graphs)
+        if smoke_test:
+            for s in nets.sessions.values():
+                s.run({t.name: np.zeros(t.concrete(1), t.np_dtype) for t in s.inputs})
     except BaseException:
-        for s in sessions.values():
-            s.close()
-        if shared.get("stream") is not None:
-            shared.pop("stream").close()
+        nets.close()
         raise
-    return sessions
-
-
-def _smoke(sessions: dict[str, Session]) -> None:
-    """Run every network once at batch 1 on zeros: proves the backend really works here."""
-    for s in sessions.values():
-        s.run({t.name: np.zeros(t.concrete(1), t.np_dtype) for t in s.inputs})
+    return nets
 
 
 def open_networks(pack: ModelPack | str | os.PathLike = "demo", backend: str = "auto", *,
@@ -142,41 +135,25 @@ def open_networks(pack: ModelPack | str | os.PathLike = "demo", backend: str = "
     if backend != "auto":
         if backend not in BACKENDS:
             raise BackendError(f"unknown backend '{backend}' (choose from auto, {', '.join(BACKENDS)})")
-        ok, why = backend_available(backend, pack, engines_root)
+        ok, why, folder = _probe(backend, pack, engines_root)
         if not ok:
             raise BackendError(f"backend '{backend}' is not usable here: {why}")
-        shared: dict = {}
-        sessions = _open(pack, backend, engines_root, threads, cuda_graphs, shared)
-        nets = Networks(pack, backend, sessions, reason=f"requested: {why}", stream=shared.get("stream"))
-        if smoke_test:
-            try:
-                _smoke(sessions)
-            except BaseException:
-                nets.close()
-                raise
+        nets = _load(pack, backend, folder, engines_root, threads, cuda_graphs, smoke_test)
+        nets.reason = f"requested: {why}"
         return nets
     tried: list[str] = []
     for name in AUTO_ORDER:
-        ok, why = backend_available(name, pack, engines_root)
+        ok, why, folder = _probe(name, pack, engines_root)
         if not ok:
             tried.append(f"{name}: {why}")
             continue
-        shared = {}
         try:
-            sessions = _open(pack, name, engines_root, threads, cuda_graphs, shared)
+            nets = _load(pack, name, folder, engines_root, threads, cuda_graphs, smoke_test)
         except Exception as exc:
-            tried.append(f"{name}: failed to load: {exc}")
+            tried.append(f"{name}: failed to load/run: {exc}")
             continue
-        if smoke_test:
-            try:
-                _smoke(sessions)
-            except Exception as exc:
-                Networks(pack, name, sessions, stream=shared.get("stream")).close()
-                tried.append(f"{name}: failed to run: {exc}")
-                continue
-        reason = f"auto picked {name} ({why})"
-        if tried:
-            reason += "; skipped " + " | ".join(tried)
-        log.info("pridss-rt backend: %s", reason)
-        return Networks(pack, name, sessions, reason=reason, tried=tried, stream=shared.get("stream"))
+        nets.reason = f"auto picked {name} ({why})" + ("; skipped " + " | ".join(tried) if tried else "")
+        nets.tried = tried
+        log.info("pridss-rt backend: %s", nets.reason)
+        return nets
     raise BackendError("no backend works here: " + " | ".join(tried))
