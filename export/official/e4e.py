@@ -59,32 +59,25 @@ class SEModule(Module):
 
 
 class bottleneck_IR(Module):  # noqa: N801 (official class name)
-    def __init__(self, in_channel, depth, stride):
+    def __init__(self, in_channel, depth, stride, se=False):
         super().__init__()
         if in_channel == depth:
             self.shortcut_layer = MaxPool2d(1, stride)
         else:
             self.shortcut_layer = Sequential(Conv2d(in_channel, depth, (1, 1), stride, bias=False), BatchNorm2d(depth))
-        self.res_layer = Sequential(BatchNorm2d(in_channel), Conv2d(in_channel, depth, (3, 3), (1, 1), 1, bias=False),
-                                    PReLU(depth), Conv2d(depth, depth, (3, 3), stride, 1, bias=False), BatchNorm2d(depth))
+        layers = [BatchNorm2d(in_channel), Conv2d(in_channel, depth, (3, 3), (1, 1), 1, bias=False),
+                  PReLU(depth), Conv2d(depth, depth, (3, 3), stride, 1, bias=False), BatchNorm2d(depth)]
+        if se:  # the SE variant appends the squeeze-excitation block as res_layer.5 (official key layout)
+            layers.append(SEModule(depth, 16))
+        self.res_layer = Sequential(*layers)
 
     def forward(self, x):
         return self.res_layer(x) + self.shortcut_layer(x)
 
 
-class bottleneck_IR_SE(Module):  # noqa: N801
+class bottleneck_IR_SE(bottleneck_IR):  # noqa: N801
     def __init__(self, in_channel, depth, stride):
-        super().__init__()
-        if in_channel == depth:
-            self.shortcut_layer = MaxPool2d(1, stride)
-        else:
-            self.shortcut_layer = Sequential(Conv2d(in_channel, depth, (1, 1), stride, bias=False), BatchNorm2d(depth))
-        self.res_layer = Sequential(BatchNorm2d(in_channel), Conv2d(in_channel, depth, (3, 3), (1, 1), 1, bias=False),
-                                    PReLU(depth), Conv2d(depth, depth, (3, 3), stride, 1, bias=False), BatchNorm2d(depth),
-                                    SEModule(depth, 16))
-
-    def forward(self, x):
-        return self.res_layer(x) + self.shortcut_layer(x)
+        super().__init__(in_channel, depth, stride, se=True)
 
 
 def _upsample_add(x, y):
