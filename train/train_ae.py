@@ -10,6 +10,11 @@ a Gaussian (sigma --feather px). Loss on fused = weighted L1 (lower weight in th
 gradient L1 (image gradients of T) + 0.5 (1 - SSIM). The same rule applied to a face and itself gives
 the face back, so reconstruction and fusion targets are consistent.
 
+Optional realism term (--adv_weight, stage E): a small patch critic learns to tell the decoder's
+reconstructions (coherent faces, same texture) from fused outputs, and the fused outputs get its
+non-saturating GAN loss, which pushes them towards single coherent faces where the target T is still a
+composite.
+
 Usage (2-core CPU): nice -n 10 python train/train_ae.py --steps 2000 --out runs/ae
 """
 import argparse, json, os, sys, time
@@ -43,6 +48,22 @@ def colour_match(orig, ref, ring):
     return (orig - mo) * (sr / so).clamp(0.6, 1.6) + mr
 
 
+class PatchCritic(torch.nn.Module):
+    """Small spectrally-normalized patch discriminator (receptive field ~46 px at 128 px; 16x16 logits)."""
+    def __init__(self, w=32):
+        super().__init__()
+        sn = torch.nn.utils.parametrizations.spectral_norm
+        self.f = torch.nn.Sequential(
+            sn(torch.nn.Conv2d(3, w, 4, 2, 1)), torch.nn.LeakyReLU(0.2),
+            sn(torch.nn.Conv2d(w, 2 * w, 4, 2, 1)), torch.nn.LeakyReLU(0.2),
+            sn(torch.nn.Conv2d(2 * w, 3 * w, 4, 2, 1)), torch.nn.LeakyReLU(0.2),
+            sn(torch.nn.Conv2d(3 * w, 3 * w, 3, 1, 1)), torch.nn.LeakyReLU(0.2),
+            sn(torch.nn.Conv2d(3 * w, 1, 3, 1, 1)))
+
+    def forward(self, x):
+        return self.f(x)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--steps', type=int, default=2000)
@@ -62,6 +83,11 @@ def main():
     ap.add_argument('--nn_prob', type=float, default=0.75)
     ap.add_argument('--init', default='', help='start from the weights of this checkpoint (fresh optimizer and schedule)')
     ap.add_argument('--stop_at', type=int, default=0, help='stop (and save) after this many steps of the schedule')
+    ap.add_argument('--adv_weight', type=float, default=0.0,
+                    help='realism term on fused outputs: non-saturating GAN loss of a patch critic that '
+                         'sees real train faces vs fused outputs (0 = off, the stage A-D recipe)')
+    ap.add_argument('--d_lr', type=float, default=2e-4)
+    ap.add_argument('--adv_warmup', type=int, default=100, help='critic-only steps before the term is applied')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     seed_all(a.seed)
@@ -79,6 +105,9 @@ def main():
     if a.init:
         ck = torch.load(a.init, weights_only=False)
         E.load_state_dict(ck['E']); S.load_state_dict(ck['S'])
+    D = PatchCritic() if a.adv_weight > 0 else None
+    if D is not None:
+        opt_d = torch.optim.Adam(D.parameters(), lr=a.d_lr, betas=(0.0, 0.99))
     lm = torch.from_numpy(latent_mask(identity_cells()))
     hard = torch.from_numpy(identity_pixel_mask())[None, None]
     feather = blur(hard, a.feather).clamp(0, 1)
@@ -126,19 +155,31 @@ def main():
         l_fus = ((yf - T).abs() * wmap).mean() + (gx - tx).abs().mean() + (gy - ty).abs().mean() \
             + 0.5 * (1 - ssim(yf, T))
         loss = l_rec + a.fused_weight * l_fus
+        l_adv = torch.zeros(())
+        if D is not None and step - start >= a.adv_warmup:
+            l_adv = F.softplus(-D(yf)).mean()
+            loss = loss + a.adv_weight * l_adv
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if D is not None:
+            # critic: the decoder's own reconstructions (coherent faces with the same texture) vs fused
+            # outputs, so it judges composite-ness (seams, patches, proportions), not photo sharpness
+            dr, df = D(yr.detach()), D(yf.detach())
+            l_d = F.softplus(-dr).mean() + F.softplus(df).mean()
+            opt_d.zero_grad(set_to_none=True); l_d.backward(); opt_d.step()
         if step % 50 == 0 or step == a.steps - 1:
             with torch.no_grad():
                 mse = ((yr - x) ** 2).mean().item() / 4
             msg = json.dumps({'step': step, 'lr': round(lr, 6), 'rec': round(l_rec.item(), 4),
-                              'fus': round(l_fus.item(), 4), 'psnr~': round(10 * np.log10(1 / mse), 2),
+                              'fus': round(l_fus.item(), 4), 'adv': round(float(l_adv), 4),
+                              'd': round(l_d.item(), 4) if D is not None else None, 'psnr~': round(10 * np.log10(1 / mse), 2),
                               'min': round((time.time() - t0) / 60, 2)})
             print(msg, flush=True); log.write(msg + '\n'); log.flush()
         last = step == a.steps - 1 or (a.stop_at and step + 1 >= a.stop_at)
         if (step + 1) % 500 == 0 or last:
             torch.save({'E': E.state_dict(), 'S': S.state_dict(), 'opt': opt.state_dict(), 'step': step + 1,
+                        'D': D.state_dict() if D is not None else None,
                         'args': vars(a)}, os.path.join(a.out, 'ckpt.pt'))
         if last:
             break
