@@ -14,6 +14,13 @@ FILES = ['pack.json', 'encoder.onnx', 'synthesis.onnx', 'gender.onnx', 'identity
 def card(R, man, train_info, len_bank, grid_note):
     id_share = R['identity_area_share']
     f = lambda k, d=3: f'{R[k]:.{d}f}'
+    extra = ''
+    if 'independent_gender_auc_anonymized' in R:
+        extra += (f"| PriDSS K={R['k']}: gender AUC of an independent attacker (train/train_attacker.py; did not pick "
+                  f"candidates) | {f('independent_gender_auc_anonymized')} (originals: {f('independent_gender_auc_original')}) |\n")
+    if 'coherence_fid_anonymized_vs_recon' in R:
+        extra += (f"| coherence FID, anonymized vs reconstructions of the same faces (lower = less composite) | "
+                  f"{f('coherence_fid_anonymized_vs_recon', 1)} |\n")
     return f"""# PriDSS demo pack (`demo`, version {man['version']})
 
 Small networks trained from scratch in this repository (`train/`) so that pridss-rt runs offline out of
@@ -59,7 +66,7 @@ PriDSS loop: references = {R.get('refs', 'random')} ({'K drawn from the ' + str(
 | seam ratio (band gradient, anonymized / reconstruction; <= 1.2) | {f('seam_ratio')} |
 | context swap: share of pixel change inside the identity region (area {f('identity_area_share')}) | {f('swap_change_share_inside')} |
 | context swap: mean change inside / outside | {f('swap_inside_outside_ratio')} |
-
+{extra}
 ## Known limits
 - Picture quality (val grid, 24 faces, not shipped): {grid_note}
 - 128-px faces, frontal-ish poses as in CelebA-HQ; small networks: outputs are softer than the input.

@@ -24,6 +24,13 @@ Definitions
 - Colour step (coherence): blur (Gaussian sigma 2 px), then mean RGB distance between pixel pairs 3 px
   inside / 4 px outside the identity-mask boundary along its normal; anonymized vs reconstruction. Catches
   low-frequency skin-tone blotches that the gradient band misses.
+- Coherence FID (when the Inception ONNX of export/export_inception.py exists): FID between the anonymized
+  faces and the plain reconstructions of the same faces (both 128 px RGB, bilinear to 299). Both come out
+  of the same decoder, so texture and sharpness cancel out and what is left is composite-ness (seams,
+  patches, proportions); 'swap' variant: the context-swapped faces. Lower is better.
+- Independent attacker (--attacker, default runs/attacker/attacker_gender.onnx of train/train_attacker.py
+  when it exists): gender AUC on the originals and on the anonymized crops; it did not take part in the
+  candidate selection, unlike the pack's own classifier.
 - Disentanglement: context swap (mask fusion with one opposite-gender bank reference) vs the plain
   reconstruction; per-pixel change |dRGB| (0-255, channel mean); share of the total change inside the
   identity region M, and mean change per pixel inside vs outside.
@@ -111,6 +118,9 @@ def main():
                          'similar (cosine) on the reference-match cells around the identity region; random: K '
                          'drawn from all opposite-gender bank faces')
     ap.add_argument('--pool', type=int, default=16)
+    ap.add_argument('--fid_model', default=os.path.expanduser('~/.cache/pridss-rt/inception_fid.onnx'))
+    ap.add_argument('--attacker', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
+                                                       'attacker', 'attacker_gender.onnx'))
     a = ap.parse_args()
     t0 = time.time()
     P = lambda f: os.path.join(a.pack, f)
@@ -220,6 +230,22 @@ def main():
     R['identity_area_share'] = float(Mb.mean())
     R['swap_change_mean_inside'] = float(d[:, Mb].mean()); R['swap_change_mean_outside'] = float(d[:, ~Mb].mean())
     R['swap_inside_outside_ratio'] = R['swap_change_mean_inside'] / R['swap_change_mean_outside']
+    if os.path.isfile(a.attacker):  # (N,3,112,112) RGB, [-1, 1], softmax (N, 2), column 1 = male
+        att = sess(a.attacker)
+        small = lambda u8: norm(np.stack([cv2.resize(f, (112, 112), interpolation=cv2.INTER_AREA) for f in u8]))
+        pa_o = batched(att, small(x_u8))[:, 1]; pa_a = batched(att, small(chosen_u8))[:, 1]
+        R['independent_attacker'] = os.path.relpath(a.attacker)
+        R['independent_gender_auc_original'] = roc_auc(pa_o, lab)
+        R['independent_gender_auc_anonymized'] = roc_auc(pa_a, lab)
+    if os.path.isfile(a.fid_model):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+        from pridss_rt.evaluate import FidExtractor
+        from pridss_rt.metrics import fid_from_features
+        fx = FidExtractor(a.fid_model, 2)
+        bgr = lambda u8: np.ascontiguousarray(u8[:, :, :, ::-1])
+        f_rec = fx(bgr(rec_u8))
+        R['coherence_fid_anonymized_vs_recon'] = fid_from_features(fx(bgr(chosen_u8)), f_rec)
+        R['coherence_fid_swap_vs_recon'] = fid_from_features(fx(bgr(swap_u8)), f_rec)
     R['seconds'] = round(time.time() - t0, 1)
     bars = {'recon_ssim>=0.88': R['recon_ssim'] >= 0.88, 'recon_psnr>=28': R['recon_psnr'] >= 28,
             'eer_anon_vs_original<=0.10': R['eer_anon_vs_own_original'] <= 0.10, 'seam_ratio<=1.2': R['seam_ratio'] <= 1.2}

@@ -86,7 +86,7 @@ def main():
     ap.add_argument('--adv_weight', type=float, default=0.0,
                     help='realism term on fused outputs: non-saturating GAN loss of a patch critic that '
                          'sees real train faces vs fused outputs (0 = off, the stage A-D recipe)')
-    ap.add_argument('--d_lr', type=float, default=2e-4)
+    ap.add_argument('--d_lr', type=float, default=1e-3)
     ap.add_argument('--adv_warmup', type=int, default=100, help='critic-only steps before the term is applied')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -107,7 +107,7 @@ def main():
         E.load_state_dict(ck['E']); S.load_state_dict(ck['S'])
     D = PatchCritic() if a.adv_weight > 0 else None
     if D is not None:
-        opt_d = torch.optim.Adam(D.parameters(), lr=a.d_lr, betas=(0.0, 0.99))
+        opt_d = torch.optim.Adam(D.parameters(), lr=a.d_lr, betas=(0.5, 0.99))
     lm = torch.from_numpy(latent_mask(identity_cells()))
     hard = torch.from_numpy(identity_pixel_mask())[None, None]
     feather = blur(hard, a.feather).clamp(0, 1)
@@ -172,7 +172,7 @@ def main():
             with torch.no_grad():
                 mse = ((yr - x) ** 2).mean().item() / 4
             msg = json.dumps({'step': step, 'lr': round(lr, 6), 'rec': round(l_rec.item(), 4),
-                              'fus': round(l_fus.item(), 4), 'adv': round(float(l_adv), 4),
+                              'fus': round(l_fus.item(), 4), 'adv': round(float(l_adv.detach()), 4),
                               'd': round(l_d.item(), 4) if D is not None else None, 'psnr~': round(10 * np.log10(1 / mse), 2),
                               'min': round((time.time() - t0) / 60, 2)})
             print(msg, flush=True); log.write(msg + '\n'); log.flush()

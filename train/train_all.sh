@@ -15,9 +15,14 @@ $N python train/train_ae.py --resume runs/ae2/ckpt.pt --pairs nn --batch 16 --st
 # stage D: short fine-tune with a heavier, wider-feathered fusion loss and more nearest-neighbour pairs
 $N python train/train_ae.py --init runs/ae2/ckpt.pt --pairs nn --nn_prob 0.9 --batch 16 --steps 300 --lr 5e-4 \
     --fused_weight 1.5 --feather 4 --seed 3 --threads 1 --out runs/ae3
+# stage E (tried, not shipped: docs/demo-pack.md): stage D + a patch critic on fused outputs
+# $N python train/train_ae.py --init runs/ae3/ckpt.pt --pairs nn --nn_prob 0.9 --batch 16 --steps 2400 --lr 4e-4 \
+#     --fused_weight 1.0 --feather 4 --adv_weight 0.05 --adv_warmup 150 --seed 4 --out runs/ae4
 $N python train/train_cls.py --task gender --epochs 2 --out runs/gender
 $N python train/train_cls.py --task identity --epochs 6 --threads 1 --out runs/identity2
 python train/export_pack.py --ae runs/ae3/ckpt.pt --gender runs/gender/ckpt.pt --identity runs/identity2/ckpt.pt \
     --template runs/template_mtcnn.json --out runs/pack_demo
 python train/report.py --pack runs/pack_demo --n 1000 --out runs/report.json --grid runs/grid.png
 python train/install_pack.py --pack runs/pack_demo --report runs/report.json
+# independent gender attacker for pridss-rt eval --extra-attacker (not part of the pack)
+$N python train/train_attacker.py --epochs 3 --out runs/attacker
