@@ -488,7 +488,7 @@ def _box_runner(detector: CachedDetector, kind: str):
     return run
 
 
-def _swap_pack(pack):
+def swap_only_pack(pack):
     """A copy of ``pack`` whose fusion takes every latent segment from the reference (mask of zeros)."""
     from .pack import FusionSpec
 
@@ -617,7 +617,7 @@ def evaluate(args) -> dict:
     methods.append(Method(main_name, f"PriDSS (K={k_main})", k_main, _anon_runner(anonymizer(k_main))))
     if "swap_only" in baselines:
         methods.append(Method("swap_only", f"gender swap only (K={k_main})", k_main,
-                              _anon_runner(anonymizer(k_main, _swap_pack(pack)))))
+                              _anon_runner(anonymizer(k_main, swap_only_pack(pack)))))
     if "blur" in baselines:
         methods.append(Method("blur", "Gaussian blur", None, _box_runner(detector, "blur")))
     if "pixelate" in baselines:

@@ -38,3 +38,26 @@ def test_webcam_sample_help():
     res = subprocess.run([sys.executable, str(ROOT / "samples" / "webcam_anonymize.py"), "--help"],
                          capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert res.returncode == 0 and "--camera" in res.stdout
+
+
+def test_compare_methods_sample(tmp_path, capsys):
+    """Five labelled columns of equal size around the face; the original column is the untouched view, and
+    PriDSS, swap-only, blur and pixelate each change it."""
+    import cv2
+
+    sys.path.insert(0, str(ROOT / "samples"))
+    try:
+        import compare_methods
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "cmp.png"
+    assert compare_methods.main(["-o", str(out), "--backend", "ort-cpu", "--height", "128"]) == 0
+    assert "anonymized" in capsys.readouterr().out
+    img = cv2.imread(str(out))
+    assert img.shape[0] == 24 + 128 and img.shape[1] % 5 == 0
+    w = img.shape[1] // 5
+    tiles = [img[24:, i * w:(i + 1) * w - 4].astype(int) for i in range(5)]
+    for i in range(1, 5):
+        assert np.abs(tiles[i] - tiles[0]).mean() > 1.0, i
+    # the top rows of the view lie above the expanded face box: untouched by blur and pixelate
+    assert np.abs(tiles[3][:5] - tiles[0][:5]).max() == 0 and np.abs(tiles[4][:5] - tiles[0][:5]).max() == 0
