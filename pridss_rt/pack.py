@@ -493,8 +493,8 @@ def _load_bank(path: Path, latent_shape: tuple[int, ...]) -> tuple[np.ndarray, n
         raise
     except (ValueError, OSError) as exc:
         raise PackError(f"{path}: cannot read bank (needs pickle or is malformed): {exc}") from None
-    if latents.dtype != np.float32:
-        raise PackError(f"{path}: latents: dtype must be float32, got {latents.dtype}")
+    if latents.dtype not in (np.float32, np.float16):
+        raise PackError(f"{path}: latents: dtype must be float32 or float16, got {latents.dtype}")
     if latents.ndim < 2 or tuple(latents.shape[1:]) != latent_shape:
         raise PackError(f"{path}: latents: shape {list(latents.shape)} does not match [N, {', '.join(map(str, latent_shape))}]")
     if male.shape != (latents.shape[0],) or male.dtype.kind not in "biu":
@@ -504,7 +504,7 @@ def _load_bank(path: Path, latent_shape: tuple[int, ...]) -> tuple[np.ndarray, n
         raise PackError(f"{path}: male: bank needs references of both genders")
     if not np.all(np.isfinite(latents)):
         raise PackError(f"{path}: latents: contains NaN or inf")
-    return latents, male
+    return latents.astype(np.float32, copy=False), male
 
 
 def _is_num(v: Any) -> bool:

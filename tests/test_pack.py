@@ -96,8 +96,17 @@ def test_bank_shape_mismatch(tiny_pack):
 def test_bank_dtype_mismatch(tiny_pack):
     _rewrite(tiny_pack, "bank.npz", lambda p: np.savez(p, latents=np.zeros((2, LATENT), np.float64),
                                                         male=np.array([1, 0], np.uint8)), "bank")
-    with pytest.raises(PackError, match=r"latents: dtype must be float32, got float64"):
+    with pytest.raises(PackError, match=r"latents: dtype must be float32 or float16, got float64"):
         load_pack(tiny_pack)
+
+
+def test_float16_bank_is_upcast(tiny_pack):
+    lat = (np.arange(2 * LATENT, dtype=np.float32).reshape(2, LATENT) / 7.0).astype(np.float16)
+    _rewrite(tiny_pack, "bank.npz", lambda p: np.savez(p, latents=lat, male=np.array([1, 0], np.uint8)), "bank")
+    got, male = load_pack(tiny_pack).bank()
+    assert got.dtype == np.float32 and got.shape == (2, LATENT)
+    np.testing.assert_array_equal(got, lat.astype(np.float32))
+    assert male.tolist() == [True, False]
 
 
 def test_bank_needs_both_genders(tiny_pack):

@@ -129,7 +129,7 @@ def main():
     gen, idn = sess(P('gender.onnx')), sess(P('identity.onnx'))
     mask = np.load(P('fusion_mask.npy'))
     bank = np.load(P('bank.npz'))
-    blat, bmale = bank['latents'], bank['male'].astype(bool)
+    blat, bmale = bank['latents'].astype(np.float32), bank['male'].astype(bool)
     imgs, meta = load_cache('val')
     male, ident = meta['male'].astype(bool), meta['identity']
     rng = np.random.default_rng(a.seed)

@@ -1,0 +1,114 @@
+"""Write a variant of an exported demo pack without retraining: a larger or smaller reference bank
+(optionally stored in float16) and/or a soft fusion boundary. Networks are copied unchanged.
+
+Usage:
+  python train/pack_variant.py --pack pridss_rt/packs/demo --out runs/pack_b800 \
+      --bank_per_gender 400 --bank_dtype float16 [--soft_ring 0.5] [--match core] [--seed 3]
+
+- Bank: `--bank_per_gender` train-split faces of each gender (labels from the manifest), drawn with
+  `--seed`, encoded with the pack's own encoder.onnx (ONNX Runtime), so no checkpoint is needed.
+  float16 halves the bank's size (the runtime upcasts to float32 at load); the largest latent error it
+  adds is reported.
+- Soft ring: the fusion mask becomes 1 on the identity cells, `--soft_ring` on the context cells that
+  touch them (8-neighbourhood, all map channels) and 0 elsewhere and on the style vector, so the latent
+  blends original and reference across one 8-px cell instead of switching at the region edge.
+- Match: which latent elements the recommended reference choice compares (pack extra reference_match).
+The sha256 fields of pack.json are rewritten; the model card is copied as is (re-run report.py and
+install_pack.py to refresh it).
+"""
+import argparse, hashlib, json, os, shutil, sys
+import numpy as np, cv2, onnxruntime as ort
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import load_cache, identity_cells, MEAN, STD
+
+
+def sha(p):
+    h = hashlib.sha256()
+    with open(p, 'rb') as f:
+        for blk in iter(lambda: f.read(1 << 20), b''):
+            h.update(blk)
+    return h.hexdigest()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--pack', default='pridss_rt/packs/demo')
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--bank_per_gender', type=int, default=0, help='0: keep the pack\'s bank')
+    ap.add_argument('--bank_dtype', default='float32', choices=['float32', 'float16'])
+    ap.add_argument('--soft_ring', type=float, default=None, help='fusion-mask value on the cells touching the identity region')
+    ap.add_argument('--match', default=None, choices=['ring', 'core', 'map'],
+                    help='reference_match extra: ring = context cells within 2 cells of the identity region '
+                         '(as exported); core = those plus the identity cells; map = every map cell')
+    ap.add_argument('--seed', type=int, default=3)
+    a = ap.parse_args()
+    if os.path.abspath(a.out) == os.path.abspath(a.pack):
+        sys.exit('--out must differ from --pack')
+    os.makedirs(a.out, exist_ok=True)
+    man = json.load(open(os.path.join(a.pack, 'pack.json')))
+    for f in os.listdir(a.pack):
+        if os.path.isfile(os.path.join(a.pack, f)):
+            shutil.copy2(os.path.join(a.pack, f), os.path.join(a.out, f))
+    P = lambda f: os.path.join(a.out, f)
+    info = {}
+    if a.bank_per_gender:
+        so = ort.SessionOptions(); so.intra_op_num_threads = 2
+        enc = ort.InferenceSession(P(man['networks']['encoder']['file']), so, providers=['CPUExecutionProvider'])
+        iname = enc.get_inputs()[0].name
+        imgs, meta = load_cache('train')
+        male = meta['male'].astype(bool)
+        rng = np.random.default_rng(a.seed)
+        sel = np.concatenate([rng.choice(np.where(male)[0], a.bank_per_gender, replace=False),
+                              rng.choice(np.where(~male)[0], a.bank_per_gender, replace=False)])
+        lat = []
+        for i in range(0, len(sel), 64):
+            x = ((imgs[sel[i:i + 64]].astype(np.float32) / 255.0 - MEAN) / STD).transpose(0, 3, 1, 2)
+            lat.append(enc.run(None, {iname: np.ascontiguousarray(x)})[0])
+        lat = np.concatenate(lat).astype(np.float32)
+        store = lat.astype(a.bank_dtype)
+        info['bank_max_abs_rounding'] = float(np.abs(store.astype(np.float32) - lat).max())
+        info['bank_max_abs_latent'] = float(np.abs(lat).max())
+        np.savez(P(man['bank']['file']), latents=store, male=male[sel].astype(np.uint8))
+        man['bank']['sha256'] = sha(P(man['bank']['file']))
+        info['bank'] = f'{len(sel)} references ({a.bank_per_gender} per gender), {a.bank_dtype}, seed {a.seed}'
+    if a.soft_ring is not None:
+        if not 0.0 <= a.soft_ring <= 1.0:
+            sys.exit('--soft_ring must lie in [0, 1]')
+        m = identity_cells()
+        ring = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32) - m
+        cells = m + a.soft_ring * ring
+        old = np.load(P(man['fusion']['file']), allow_pickle=False)
+        n_map = old.size - 64
+        new = np.concatenate([np.repeat(cells[None], n_map // cells.size, 0).reshape(-1),
+                              np.zeros(old.size - n_map, np.float32)]).astype(np.float32)
+        assert np.array_equal(new == 1, old == 1), 'identity cells of the pack and of train/common.py differ'
+        np.save(P(man['fusion']['file']), new)
+        man['fusion']['sha256'] = sha(P(man['fusion']['file']))
+        man['fusion']['layout'] += f'; {a.soft_ring:g} on the cells touching the identity region (soft boundary)'
+        info['soft_ring'] = a.soft_ring
+    if a.match is not None:
+        m = identity_cells()
+        core = cv2.dilate(m.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
+        cells = {'ring': core - m, 'core': core, 'map': np.ones_like(m)}[a.match]
+        ext = man['extras']['reference_match']
+        old = np.load(P(ext['file']), allow_pickle=False)
+        n_map = old.size - 64
+        new = np.concatenate([np.repeat(cells[None], n_map // cells.size, 0).reshape(-1),
+                              np.zeros(old.size - n_map, np.float32)]).astype(np.float32)
+        if a.match == 'ring':
+            assert np.array_equal(new, old), 'ring mask differs from the exported one'
+        np.save(P(ext['file']), new)
+        ext['sha256'] = sha(P(ext['file']))
+        ext['note'] = ext['note'].replace('context cells within 2 cells of the identity region',
+                                          {'ring': 'context cells within 2 cells of the identity region',
+                                           'core': 'identity cells and the context cells within 2 cells of them',
+                                           'map': 'every cell of the spatial map'}[a.match])
+        info['match'] = a.match
+    json.dump(man, open(P('pack.json'), 'w'), indent=2)
+    tot = sum(os.path.getsize(P(f)) for f in os.listdir(a.out))
+    info['size_mb'] = round(tot / 1e6, 2)
+    print(json.dumps(info, indent=1))
+
+
+if __name__ == '__main__':
+    main()
