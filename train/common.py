@@ -18,23 +18,30 @@ SEGMENTS = {
     'mouth': [(10, 13, 5, 11)],            # y 80-104, x 40-88
 }
 CONTEXT = ['skin', 'hair', 'background']  # everything else of the grid + the global style vector
+# Alternative identity regions (--region of train_ae.py / pack_variant.py). 'v3' = SEGMENTS (shipped).
+# 'nofore': the eyes segment without its top row (y 40-48, forehead above the brows, where fringes and
+# hair lie): brows + eyes y 48-64.
+REGIONS = {
+    'v3': SEGMENTS,
+    'nofore': {'eyes': [(6, 8, 4, 12)], 'nose': [(8, 10, 6, 10)], 'mouth': [(10, 13, 5, 11)]},
+}
 
 
 def seed_all(seed):
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
 
-def identity_cells():
+def identity_cells(region='v3'):
     m = np.zeros((GRID, GRID), np.float32)
-    for rects in SEGMENTS.values():
+    for rects in REGIONS[region].values():
         for r0, r1, c0, c1 in rects:
             m[r0:r1, c0:c1] = 1
     return m
 
 
-def identity_pixel_mask(size=128):
+def identity_pixel_mask(size=128, region='v3'):
     """Hard identity-region mask in crop pixels (the cell mask upsampled)."""
-    m = identity_cells()
+    m = identity_cells(region)
     k = size // GRID
     return np.kron(m, np.ones((k, k), np.float32))
 
@@ -114,18 +121,18 @@ def eer(genuine, impostor):
     return float((frr[i] + far[i]) / 2)
 
 
-def ring_cells(width=2):
+def ring_cells(width=2, region='v3'):
     """Context cells around the identity region (identity cells dilated by `width` cells, minus them)."""
     import cv2
-    m = identity_cells()
+    m = identity_cells(region)
     k = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
     return (cv2.dilate(m.astype(np.uint8), k).astype(np.float32) - m).clip(0, 1)
 
 
-def pixel_ring_descriptor(u8, width=2):
+def pixel_ring_descriptor(u8, width=2, region='v3'):
     """Pose/skin descriptor of faces for pairing: the 16x16 RGB thumbnail on the ring cells, centred and
     L2-normalised (uint8 [B,128,128,3] -> float32 [B, D])."""
-    r = ring_cells(width).astype(bool)
+    r = ring_cells(width, region).astype(bool)
     x = u8.reshape(len(u8), GRID, 128 // GRID, GRID, 128 // GRID, 3).mean((2, 4)).astype(np.float32) / 255.0
     d = x[:, r, :].reshape(len(u8), -1)
     d = d - d.mean(1, keepdims=True)

@@ -19,7 +19,8 @@ install_pack.py to refresh it).
 import argparse, hashlib, json, os, shutil, sys
 import numpy as np, cv2, onnxruntime as ort
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_cache, identity_cells, MEAN, STD
+from common import load_cache, identity_cells, REGIONS, MEAN, STD
+from models import latent_mask
 
 
 def sha(p):
@@ -40,6 +41,10 @@ def main():
     ap.add_argument('--match', default=None, choices=['ring', 'core', 'map'],
                     help='reference_match extra: ring = context cells within 2 cells of the identity region '
                          '(as exported); core = those plus the identity cells; map = every map cell')
+    ap.add_argument('--region', default=None, choices=sorted(REGIONS),
+                    help='identity region (train/common.py REGIONS): rewrites the fusion mask and the '
+                         'identity_region extra (the decoder was trained with v3; other regions need '
+                         'train_ae.py --region to be seamless)')
     ap.add_argument('--seed', type=int, default=3)
     a = ap.parse_args()
     if os.path.abspath(a.out) == os.path.abspath(a.pack):
@@ -50,6 +55,11 @@ def main():
         if os.path.isfile(os.path.join(a.pack, f)):
             shutil.copy2(os.path.join(a.pack, f), os.path.join(a.out, f))
     P = lambda f: os.path.join(a.out, f)
+
+    def put(entry, arr):  # write an array file of the pack and its manifest hash
+        np.save(P(entry['file']), arr.astype(np.float32))
+        entry['sha256'] = sha(P(entry['file']))
+
     info = {}
     if a.bank_per_gender:
         so = ort.SessionOptions(); so.intra_op_num_threads = 2
@@ -71,34 +81,38 @@ def main():
         np.savez(P(man['bank']['file']), latents=store, male=male[sel].astype(np.uint8))
         man['bank']['sha256'] = sha(P(man['bank']['file']))
         info['bank'] = f'{len(sel)} references ({a.bank_per_gender} per gender), {a.bank_dtype}, seed {a.seed}'
+    region = 'v3'
+    if a.region is not None:
+        region = a.region
+        cells = identity_cells(region)
+        put(man['fusion'], latent_mask(cells))
+        man['fusion']['identity_cells'] = {k: [list(r) for r in v] for k, v in REGIONS[region].items()}
+        put(man['extras']['identity_region'], cells)
+        info['region'] = region
+    else:
+        cur = np.load(P(man['extras']['identity_region']['file']), allow_pickle=False)
+        region = next((r for r in REGIONS if np.array_equal(identity_cells(r), cur)), None)
+        if region is None:
+            sys.exit('the pack\'s identity region is none of train/common.py REGIONS')
     if a.soft_ring is not None:
         if not 0.0 <= a.soft_ring <= 1.0:
             sys.exit('--soft_ring must lie in [0, 1]')
-        m = identity_cells()
+        m = identity_cells(region)
         ring = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32) - m
         cells = m + a.soft_ring * ring
-        old = np.load(P(man['fusion']['file']), allow_pickle=False)
-        n_map = old.size - 64
-        new = np.concatenate([np.repeat(cells[None], n_map // cells.size, 0).reshape(-1),
-                              np.zeros(old.size - n_map, np.float32)]).astype(np.float32)
-        assert np.array_equal(new == 1, old == 1), 'identity cells of the pack and of train/common.py differ'
-        np.save(P(man['fusion']['file']), new)
-        man['fusion']['sha256'] = sha(P(man['fusion']['file']))
+        put(man['fusion'], latent_mask(cells))
         man['fusion']['layout'] += f'; {a.soft_ring:g} on the cells touching the identity region (soft boundary)'
         info['soft_ring'] = a.soft_ring
+    if a.match is None and a.region is not None:
+        a.match = 'ring'
     if a.match is not None:
-        m = identity_cells()
+        m = identity_cells(region)
         core = cv2.dilate(m.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
         cells = {'ring': core - m, 'core': core, 'map': np.ones_like(m)}[a.match]
         ext = man['extras']['reference_match']
-        old = np.load(P(ext['file']), allow_pickle=False)
-        n_map = old.size - 64
-        new = np.concatenate([np.repeat(cells[None], n_map // cells.size, 0).reshape(-1),
-                              np.zeros(old.size - n_map, np.float32)]).astype(np.float32)
-        if a.match == 'ring':
-            assert np.array_equal(new, old), 'ring mask differs from the exported one'
-        np.save(P(ext['file']), new)
-        ext['sha256'] = sha(P(ext['file']))
+        if a.match == 'ring' and region == 'v3':
+            assert np.array_equal(latent_mask(cells), np.load(P(ext['file']))), 'ring mask differs from the exported one'
+        put(ext, latent_mask(cells))
         ext['note'] = ext['note'].replace('context cells within 2 cells of the identity region',
                                           {'ring': 'context cells within 2 cells of the identity region',
                                            'core': 'identity cells and the context cells within 2 cells of them',

@@ -13,7 +13,8 @@ Definitions
   random (seeded) from the bank's faces of the opposite predicted gender (--refs random), or from the
   --pool (16) of those whose latents are closest (cosine on the reference_match.npy elements: the
   context cells within 2 cells of the identity region, all channels) to the original's (--refs nearest,
-  the default: similar pose, face size and skin around the identity region give coherent fusions); fused latent =
+  the default: similar pose, face size and skin around the identity region give coherent fusions), or the K
+  closest ones as the runtime chooses them (--refs top, pridss_rt.fuse.ReferenceBank); fused latent =
   mask*z_orig + (1-mask)*z_ref; candidate with the lowest PIC = |2 P(male) - 1| - SIM(candidate, original).
 - EER anonymized vs originals: genuine = (anonymized_i, original_i); impostor = (anonymized_i,
   original_j) for every j of another identity. Also 'other images': genuine = anonymized_i vs other
@@ -38,7 +39,7 @@ Definitions
 import argparse, json, os, sys, time
 import numpy as np, cv2, onnxruntime as ort, torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_cache, identity_pixel_mask, ssim, psnr_u8, roc_auc, eer, MEAN, STD
+from common import load_cache, ssim, psnr_u8, roc_auc, eer, MEAN, STD
 
 
 def sess(path):
@@ -113,10 +114,11 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--out', default='runs/report.json')
     ap.add_argument('--grid', default='runs/grid.png')
-    ap.add_argument('--refs', default='nearest', choices=['nearest', 'random'],
+    ap.add_argument('--refs', default='nearest', choices=['nearest', 'top', 'random'],
                     help='nearest: K drawn from the --pool opposite-gender bank faces whose latents are most '
-                         'similar (cosine) on the reference-match cells around the identity region; random: K '
-                         'drawn from all opposite-gender bank faces')
+                         'similar (cosine) on the reference-match cells around the identity region; top: the K '
+                         'most similar ones, chosen by the runtime itself (pridss_rt.fuse.ReferenceBank, what '
+                         'Anonymizer does); random: K drawn from all opposite-gender bank faces')
     ap.add_argument('--pool', type=int, default=16)
     ap.add_argument('--fid_model', default=os.path.expanduser('~/.cache/pridss-rt/inception_fid.onnx'))
     ap.add_argument('--attacker', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
@@ -176,19 +178,28 @@ def main():
         rm = np.load(P('reference_match.npy')).astype(bool)
         bd = blat[:, rm]; bd = bd / np.linalg.norm(bd, axis=1, keepdims=True)
         zd = z[:, rm]; zd = zd / np.linalg.norm(zd, axis=1, keepdims=True)
+    if a.refs == 'top':
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+        from pridss_rt.fuse import ReferenceBank
+        from pridss_rt.pack import load_pack
+        rbank = ReferenceBank(load_pack(a.pack))
     for i in range(len(sel)):
         pool = bidx_f if p_orig[i] >= 0.5 else bidx_m
-        if a.refs == 'nearest':
-            pool = pool[np.argsort(-(bd[pool] @ zd[i]))[:a.pool]]
-        refs = rng.choice(pool, a.k, replace=False)
+        if a.refs == 'top':
+            refs = rbank.choose(z[i], float(p_orig[i]), a.k)
+        else:
+            if a.refs == 'nearest':
+                pool = pool[np.argsort(-(bd[pool] @ zd[i]))[:a.pool]]
+            refs = rng.choice(pool, a.k, replace=False)
         zf = mask[None] * z[i:i + 1] + (1 - mask[None]) * blat[refs]
         c = syn(zf); cu8 = to_u8(c); cn = norm(cu8)
         pc = gen(cn).reshape(-1); ec = l2n(idn(cn)); s = ec @ e_orig[i]
         pic = np.abs(2 * pc - 1) - s
         j = int(np.argmin(pic))
         chosen_u8[i] = cu8[j]; chosen_ref[i] = refs[j]; p_anon[i] = pc[j]; sim_anon[i] = s[j]
-        swap_u8[i] = cu8[0]  # first (random) reference: context swap for the disentanglement numbers
+        swap_u8[i] = cu8[0]  # first reference (drawn at random; the closest with --refs top): context swap
     lab = male[sel]
+    R['swap_reference'] = 'closest' if a.refs == 'top' else 'first drawn'
     R['gender_auc_original_subset'] = roc_auc(p_orig, lab)
     R['gender_auc_anonymized'] = roc_auc(p_anon, lab)
     R['gender_acc_anonymized'] = float(((p_anon >= 0.5) == lab).mean())
@@ -210,7 +221,8 @@ def main():
     Sr = e_rec @ e_orig.T
     R['eer_recon_vs_own_original'] = eer(np.diag(Sr), Sr[~same])
     # seam
-    M = identity_pixel_mask()
+    M = np.kron(np.load(P(man['extras']['identity_region']['file']), allow_pickle=False),
+                np.ones((8, 8), np.float32))  # the pack's own identity region (16x16 cells) at 128 px
     k5 = np.ones((5, 5), np.uint8)
     band = (cv2.dilate(M.astype(np.uint8), k5) - cv2.erode(M.astype(np.uint8), k5)).astype(bool)
     g_an, g_rec, g_orig = grad_mag(chosen_u8), grad_mag(rec_u8), grad_mag(x_u8)

@@ -20,7 +20,7 @@ Usage (2-core CPU): nice -n 10 python train/train_ae.py --steps 2000 --out runs/
 import argparse, json, os, sys, time
 import numpy as np, torch, torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import seed_all, load_cache, to_tensor, ssim, identity_pixel_mask, identity_cells
+from common import seed_all, load_cache, to_tensor, ssim, identity_pixel_mask, identity_cells, REGIONS
 from models import Encoder, Synthesis, latent_mask
 
 
@@ -86,6 +86,8 @@ def main():
     ap.add_argument('--adv_weight', type=float, default=0.0,
                     help='realism term on fused outputs: non-saturating GAN loss of a patch critic that '
                          'sees real train faces vs fused outputs (0 = off, the stage A-D recipe)')
+    ap.add_argument('--region', default='v3', choices=sorted(REGIONS),
+                    help='identity region (common.REGIONS) used for the fused latents and targets')
     ap.add_argument('--d_lr', type=float, default=1e-3)
     ap.add_argument('--adv_warmup', type=int, default=100, help='critic-only steps before the term is applied')
     a = ap.parse_args()
@@ -100,16 +102,16 @@ def main():
     opt = torch.optim.Adam(params, lr=a.lr, betas=(0.9, 0.99))
     start = 0
     if a.resume:
-        ck = torch.load(a.resume, weights_only=False)
+        ck = torch.load(a.resume, weights_only=True)
         E.load_state_dict(ck['E']); S.load_state_dict(ck['S']); opt.load_state_dict(ck['opt']); start = ck['step']
     if a.init:
-        ck = torch.load(a.init, weights_only=False)
+        ck = torch.load(a.init, weights_only=True)
         E.load_state_dict(ck['E']); S.load_state_dict(ck['S'])
     D = PatchCritic() if a.adv_weight > 0 else None
     if D is not None:
         opt_d = torch.optim.Adam(D.parameters(), lr=a.d_lr, betas=(0.5, 0.99))
-    lm = torch.from_numpy(latent_mask(identity_cells()))
-    hard = torch.from_numpy(identity_pixel_mask())[None, None]
+    lm = torch.from_numpy(latent_mask(identity_cells(a.region)))
+    hard = torch.from_numpy(identity_pixel_mask(region=a.region))[None, None]
     feather = blur(hard, a.feather).clamp(0, 1)
     ring = (dilate(hard, 10) - hard).clamp(0, 1)
     band = (dilate(hard, 3) - (1 - dilate(1 - hard, 3))).clamp(0, 1)
@@ -117,7 +119,7 @@ def main():
     rng = np.random.default_rng(a.seed)
     if a.pairs == 'nn':
         from common import pixel_ring_descriptor, opposite_gender_neighbours
-        nbr = opposite_gender_neighbours(pixel_ring_descriptor(imgs), male, k=32)
+        nbr = opposite_gender_neighbours(pixel_ring_descriptor(imgs, region=a.region), male, k=32)
     log = open(os.path.join(a.out, 'log.txt'), 'a')
     t0 = time.time()
     for step in range(start, a.steps):

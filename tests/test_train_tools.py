@@ -1,0 +1,74 @@
+"""Tools of train/ that work from the shipped pack alone: recovering trainable weights from its ONNX
+files, and writing pack variants (fusion boundary, reference-match key, identity region)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pridss_rt import load_pack
+from pridss_rt.pack import BUILTIN_PACKS
+
+torch = pytest.importorskip("torch", reason="train/ tools need the export extra (torch)")
+ort = pytest.importorskip("onnxruntime")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = BUILTIN_PACKS / "demo"
+sys.path.insert(0, str(ROOT / "train"))
+
+
+def run(*args):
+    r = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_ckpt_from_pack_reproduces_the_onnx_networks(tmp_path):
+    from models import Encoder, Synthesis
+
+    out = tmp_path / "ckpt.pt"
+    run("train/ckpt_from_pack.py", "--pack", DEMO, "--out", out)
+    ck = torch.load(out, weights_only=True)
+    E, S = Encoder().eval(), Synthesis().eval()
+    E.load_state_dict(ck["E"]), S.load_state_dict(ck["S"])
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 3, 128, 128)).astype(np.float32)
+    enc = ort.InferenceSession(str(DEMO / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    syn = ort.InferenceSession(str(DEMO / "synthesis.onnx"), providers=["CPUExecutionProvider"])
+    z = enc.run(None, {"image": x})[0]
+    with torch.no_grad():
+        zt = E(torch.from_numpy(x)).numpy()
+        yt = S(torch.from_numpy(z)).numpy()
+    assert np.abs(zt - z).max() < 1e-4
+    assert np.abs(yt - syn.run(None, {"latent": z})[0]).max() < 1e-4
+
+
+def test_pack_variant_rewrites_masks_and_hashes(tmp_path):
+    from common import REGIONS, identity_cells
+
+    out = tmp_path / "variant"
+    run("train/pack_variant.py", "--pack", DEMO, "--out", out, "--region", "nofore", "--soft_ring", "0.5",
+        "--match", "core")
+    pack = load_pack(out)  # every sha256 of the rewritten manifest verified
+    assert (out / "bank.npz").read_bytes() == (DEMO / "bank.npz").read_bytes()
+    cells = identity_cells("nofore")
+    np.testing.assert_array_equal(np.load(out / "identity_region.npy"), cells)
+    m = pack.fusion_mask().reshape(-1)
+    grid = m[:-64].reshape(48, 16, 16)
+    assert np.all(grid == grid[0]) and np.all(m[-64:] == 0)  # same on every channel; style from the reference
+    assert np.all(grid[0][cells == 1] == 1)
+    # the cells touching the region (8-neighbourhood) get 0.5, the rest 0
+    assert grid[0][5, 4] == 0.5 and grid[0][4, 4] == 0 and grid[0][9, 5] == 0.5 and grid[0][9, 3] == 0
+    assert sorted(set(grid[0].ravel().tolist())) == [0.0, 0.5, 1.0]
+    rm = np.load(out / "reference_match.npy")[:-64].reshape(48, 16, 16)[0]
+    assert rm[cells == 1].min() == 1 and rm[3, 2] == 0 and rm[4, 2] == 1  # identity + 2 cells around it
+    man = json.loads((out / "pack.json").read_text())
+    assert man["fusion"]["identity_cells"] == {k: [list(r) for r in v] for k, v in REGIONS["nofore"].items()}
+
+
+def test_pack_variant_ring_match_is_the_exported_one(tmp_path):
+    out = tmp_path / "ring"
+    run("train/pack_variant.py", "--pack", DEMO, "--out", out, "--match", "ring")
+    assert (out / "reference_match.npy").read_bytes() == (DEMO / "reference_match.npy").read_bytes()
