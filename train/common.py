@@ -24,6 +24,9 @@ CONTEXT = ['skin', 'hair', 'background']  # everything else of the grid + the gl
 REGIONS = {
     'v3': SEGMENTS,
     'nofore': {'eyes': [(6, 8, 4, 12)], 'nose': [(8, 10, 6, 10)], 'mouth': [(10, 13, 5, 11)]},
+    # 'nobrow': eyes and the skin just under them (y 56-72) without brows and forehead; the brows (a
+    # strong gender cue: shape, thickness, make-up) come from the reference
+    'nobrow': {'eyes': [(7, 9, 4, 12)], 'nose': [(9, 10, 6, 10)], 'mouth': [(10, 13, 5, 11)]},
 }
 
 
