@@ -1,5 +1,6 @@
-"""Write a variant of an exported demo pack without retraining: a larger or smaller reference bank
-(optionally stored in float16) and/or a soft fusion boundary. Networks are copied unchanged.
+"""Write a variant of an exported demo pack: a larger or smaller reference bank (optionally stored in
+float16), a soft fusion boundary, another reference-match key or identity region, and optionally a
+fine-tuned encoder + synthesis (--ae). The gender classifier and identity embedder are copied unchanged.
 
 Usage:
   python train/pack_variant.py --pack pridss_rt/packs/demo --out runs/pack_b800 \
@@ -35,6 +36,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--pack', default='pridss_rt/packs/demo')
     ap.add_argument('--out', required=True)
+    ap.add_argument('--ae', default='', help='train_ae.py checkpoint: export its encoder and synthesis into the '
+                                             'variant (parity-checked) instead of copying the pack\'s; needs a new '
+                                             'bank (--bank_per_gender)')
     ap.add_argument('--bank_per_gender', type=int, default=0, help='0: keep the pack\'s bank')
     ap.add_argument('--bank_dtype', default='float32', choices=['float32', 'float16'])
     ap.add_argument('--soft_ring', type=float, default=None, help='fusion-mask value on the cells touching the identity region')
@@ -61,6 +65,26 @@ def main():
         entry['sha256'] = sha(P(entry['file']))
 
     info = {}
+    if a.ae:
+        if not a.bank_per_gender:
+            sys.exit('--ae changes the encoder: pass --bank_per_gender to re-encode the bank')
+        import torch
+        from export_pack import export
+        from models import Encoder, Synthesis
+        from common import to_tensor
+        torch.set_num_threads(2)
+        ck = torch.load(a.ae, map_location='cpu', weights_only=True)
+        E, S = Encoder(), Synthesis()
+        E.load_state_dict(ck['E']); S.load_state_dict(ck['S']); E.eval(); S.eval()
+        imgs, _ = load_cache('train')
+        x = to_tensor(imgs[np.random.default_rng(a.seed).choice(len(imgs), 4, replace=False)])
+        with torch.no_grad():
+            z = E(x)
+        for key, net, inp, iname in (('encoder', E, x, 'image'), ('synthesis', S, z, 'latent')):
+            nd = man['networks'][key]
+            info[f'{key}_parity'] = export(net, inp, P(nd['file']), iname, nd['outputs'][0]['name'])
+            nd['sha256'] = sha(P(nd['file']))
+        info['ae'] = a.ae
     if a.bank_per_gender:
         so = ort.SessionOptions(); so.intra_op_num_threads = 2
         enc = ort.InferenceSession(P(man['networks']['encoder']['file']), so, providers=['CPUExecutionProvider'])
