@@ -137,10 +137,13 @@ def main():
         if a.match == 'ring' and region == 'v3':
             assert np.array_equal(latent_mask(cells), np.load(P(ext['file']))), 'ring mask differs from the exported one'
         put(ext, latent_mask(cells))
-        ext['note'] = ext['note'].replace('context cells within 2 cells of the identity region',
-                                          {'ring': 'context cells within 2 cells of the identity region',
-                                           'core': 'identity cells and the context cells within 2 cells of them',
-                                           'map': 'every cell of the spatial map'}[a.match])
+        what = {'ring': 'the context cells within 2 cells of the identity region',
+                'core': 'the identity cells and the context cells within 2 cells of them',
+                'map': 'every cell of the spatial map'}[a.match]
+        ext['note'] = (f'mask over the latent ({what}, all channels; not the style vector). Reference choice '
+                       '(pridss_rt.fuse.ReferenceBank): cosine similarity of the original\'s and the bank '
+                       'latents on these elements; the K most similar references of the opposite gender '
+                       'are the candidates.')
         info['match'] = a.match
     json.dump(man, open(P('pack.json'), 'w'), indent=2)
     tot = sum(os.path.getsize(P(f)) for f in os.listdir(a.out))
