@@ -125,7 +125,7 @@ def main():
     for step in range(start, a.steps):
         lr = a.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + np.cos(np.pi * step / a.steps))
         for g in opt.param_groups:
-            g['lr'] = lr
+            g['lr'] = float(lr)  # a numpy scalar would make the checkpoint need weights_only=False
         # half male, half female; each face's reference is an opposite-gender face of the batch
         B, h = a.batch, a.batch // 2
         io = np.concatenate([rng.choice(idx_m, h), rng.choice(idx_f, h)])
