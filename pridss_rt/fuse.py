@@ -4,11 +4,13 @@ references.
 Reference choice (documented behaviour): the original's gender is taken from the pack's classifier
 (P(male) >= 0.5 -> male); the K candidates are the K bank references of the *opposite* gender whose
 latent codes are closest (cosine similarity) to the original's — over the latent elements the pack
-marks in its ``reference_match`` extra (for the demo pack: the cells around the identity region, where
-a mismatch shows as a seam), or over the whole latent when the pack has none. Close references share
-pose, framing and lighting with the original, so the fused face stays coherent, while their context
-segments still come from a face of the other gender. The choice is deterministic: the same face always
-gets the same candidates.
+marks in its ``reference_match`` extra (for the demo pack: the identity cells and the cells around
+them, where a mismatch shows as a seam or a patch), or over the whole latent when the pack has none.
+Close references share pose, framing and lighting with the original, so the fused face stays coherent,
+while their context segments still come from a face of the other gender. When the pack sets
+``defaults.reference_pool`` = P > K, the K candidates are spread evenly over the ranks of the P closest
+(for P=16, K=5: ranks 0, 4, 8, 11, 15): still close, but different enough from each other that the PIC
+selection has a real choice. The choice is deterministic: the same face always gets the same candidates.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .pack import ModelPack
 
 class ReferenceBank:
     def __init__(self, pack: ModelPack):
+        self.pool = pack.reference_pool
         latents, male = pack.bank()
         self.latents = latents.reshape(len(latents), -1)
         self.male = male
@@ -43,13 +46,17 @@ class ReferenceBank:
         return len(self.male)
 
     def choose(self, z: np.ndarray, p_male: float, k: int) -> np.ndarray:
-        """Indices of ``k`` opposite-gender references closest to latent ``z`` (best first)."""
+        """Indices of ``k`` opposite-gender references close to latent ``z`` (closest first): the ``k``
+        closest, or ``k`` spread evenly over the ranks of the ``reference_pool`` closest."""
         want_male = p_male < 0.5
         pool = np.flatnonzero(self.male == want_male)
         zf = self._key(z.reshape(-1))
         sims = self._unit[pool] @ (zf / max(np.linalg.norm(zf), 1e-12))
-        order = np.argsort(-sims, kind="stable")[: max(1, min(k, len(pool)))]
-        return pool[order]
+        order = np.argsort(-sims, kind="stable")
+        k = max(1, min(k, len(pool)))
+        n = min(max(self.pool, k), len(pool))
+        ranks = np.round(np.linspace(0, n - 1, k)).astype(int) if n > k else np.arange(k)
+        return pool[order[ranks]]
 
     def get(self, idx: np.ndarray) -> np.ndarray:
         return self.latents[idx].reshape((len(idx),) + self.shape)

@@ -144,6 +144,11 @@ class ModelPack:
     def candidates(self) -> int:
         return int(self.defaults.get("candidates", 5))
 
+    @property
+    def reference_pool(self) -> int:
+        """Closest opposite-gender references the K candidates are spread over (0: the K closest)."""
+        return int(self.defaults.get("reference_pool", 0))
+
     def network(self, role: str) -> NetworkSpec:
         try:
             return self.networks[role]
@@ -314,6 +319,9 @@ class _Parser:
         k = defaults.get("candidates", 5)
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise self.fail("defaults.candidates", f"must be a positive integer, got {k!r}")
+        pool = defaults.get("reference_pool", 0)
+        if not isinstance(pool, int) or isinstance(pool, bool) or pool < 0:
+            raise self.fail("defaults.reference_pool", f"must be a non-negative integer, got {pool!r}")
         extras = {}
         for key, ex in self.get(raw, "extras", "", dict, required=False, default={}).items():
             extras[key] = self.file(self.get(ex, "file", f"extras.{key}", str), f"extras.{key}.file",

@@ -137,3 +137,16 @@ def test_mask_shape_and_range(tiny_pack):
 def test_pack_json_roundtrip_is_plain_json(tiny_pack):
     data = json.loads((tiny_pack / "pack.json").read_text())
     assert data["schema"] == "pridss-rt.pack" and data["schema_version"] == 1
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "16"])
+def test_reference_pool_must_be_a_non_negative_integer(tiny_pack, bad):
+    edit_manifest(tiny_pack, lambda d: d.setdefault("defaults", {}).update(reference_pool=bad))
+    with pytest.raises(PackError, match=r"defaults\.reference_pool: must be a non-negative integer"):
+        load_pack(tiny_pack)
+
+
+def test_reference_pool_default_and_value(tiny_pack):
+    assert load_pack(tiny_pack).reference_pool == 0
+    edit_manifest(tiny_pack, lambda d: d.setdefault("defaults", {}).update(reference_pool=16))
+    assert load_pack(tiny_pack).reference_pool == 16

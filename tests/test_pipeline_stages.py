@@ -121,6 +121,29 @@ def test_reference_choice_is_opposite_gender_and_nearest(shared_tiny_pack):
     assert male[bank.choose(z, p_male=0.1, k=5)].all()  # female original -> male references (all 3)
 
 
+def test_reference_pool_spreads_candidates_over_the_closest_ranks():
+    from types import SimpleNamespace
+
+    from pridss_rt.fuse import ReferenceBank
+
+    # 30 female references at growing angles from z (rank r = angle r), 10 male ones
+    ang = np.deg2rad(np.arange(30) * 2.0)
+    fem = np.stack([np.cos(ang), np.sin(ang), np.zeros(30)], 1)
+    latents = np.concatenate([np.tile([[0.0, 0.0, 1.0]], (10, 1)), fem[::-1]]).astype(np.float32)
+    male = np.r_[np.ones(10, bool), np.zeros(30, bool)]
+    rank_of = {10 + 29 - r: r for r in range(30)}  # bank index -> similarity rank
+    z = np.array([1.0, 0.0, 0.0], np.float32)
+
+    def bank(pool):
+        return ReferenceBank(SimpleNamespace(bank=lambda: (latents, male), extras={}, reference_pool=pool))
+
+    assert [rank_of[i] for i in bank(0).choose(z, 0.9, 5)] == [0, 1, 2, 3, 4]
+    assert [rank_of[i] for i in bank(16).choose(z, 0.9, 5)] == [0, 4, 8, 11, 15]
+    assert [rank_of[i] for i in bank(4).choose(z, 0.9, 5)] == [0, 1, 2, 3, 4]  # pool <= K: the K closest
+    assert [rank_of[i] for i in bank(100).choose(z, 0.9, 3)] == [0, 14, 29]  # pool capped at the 30 there are
+    assert male[bank(16).choose(z, 0.1, 5)].all() and len(bank(16).choose(z, 0.1, 5)) == 5
+
+
 def test_mask_fusion_keeps_identity_elements(shared_tiny_pack):
     from pridss_rt import load_pack
     from pridss_rt.fuse import fuse

@@ -11,6 +11,28 @@ FILES = ['pack.json', 'encoder.onnx', 'synthesis.onnx', 'gender.onnx', 'identity
          'identity_region.npy', 'reference_match.npy', 'bank.npz', 'MODEL_CARD.md']
 
 
+REFS = {
+    'top': ('chosen by the runtime itself, as `Anonymizer` does: K spread evenly over the ranks of the {pool} '
+            'opposite-gender bank faces closest to the original on the `reference_match` latent elements'),
+    'nearest': 'K drawn from the {pool} opposite-gender bank faces closest to the original on the `reference_match` latent elements',
+    'random': 'K drawn at random from the opposite-gender bank faces',
+}
+
+
+def region_text(man):
+    """'eyes y 56-72/x 32-96, ...' from the manifest's identity cells (8 px per cell)."""
+    parts = []
+    for name, rects in man['fusion']['identity_cells'].items():
+        for r0, r1, c0, c1 in rects:
+            parts.append(f'{name} y {8 * r0}-{8 * r1}/x {8 * c0}-{8 * c1}')
+    return ', '.join(parts)
+
+
+def soft_text(man):
+    return ('; the cells touching the region blend both' if 'soft boundary' in man['fusion'].get('layout', '')
+            else '')
+
+
 def card(R, man, train_info, len_bank, grid_note):
     id_share = R['identity_area_share']
     f = lambda k, d=3: f'{R[k]:.{d}f}'
@@ -42,9 +64,9 @@ ArcFace); use `export/make_pack.py` with official weights for research-grade res
 - `gender.onnx`: crop -> P(male) [B,1] (small CNN on a 48-px downscale).
 - `identity.onnx`: crop -> 128-d embedding of the inner face (rows 32-112, cols 24-104), CosFace
   training on the 4,635 train identities.
-- Fusion: static mask (`fusion_mask.npy`): identity cells (eyes+brows y 40-64/x 32-96, nose y 64-80/
-  x 48-80, mouth y 80-104/x 40-88 in crop pixels; {id_share:.0%} of the crop) of all 48 map channels come
-  from the original; every other cell and the style vector come from the reference.
+- Fusion: static mask (`fusion_mask.npy`): identity cells ({region_text(man)} in crop pixels;
+  {id_share:.0%} of the crop) of all 48 map channels come from the original; every other cell and the
+  style vector come from the reference{soft_text(man)}.
 - Alignment template (5 points, crop pixels) measured with the {man['preprocess'].get('template_detector')}
   detector on 2,000 train crops: {man['preprocess']['template']}.
 
@@ -52,7 +74,7 @@ ArcFace); use `export/make_pack.py` with official weights for research-grade res
 {train_info}
 
 ## Metrics (val, `python train/report.py --pack pridss_rt/packs/demo --n {R['n_loop']}`)
-PriDSS loop: references = {R.get('refs', 'random')} ({'K drawn from the ' + str(R.get('pool')) + ' opposite-gender bank faces closest to the original on the `reference_match` latent elements' if R.get('refs') == 'nearest' else 'K drawn at random from the opposite-gender bank faces'}), lowest PIC kept.
+PriDSS loop: references = {R.get('refs', 'random')} ({REFS.get(R.get('refs'), REFS['random']).format(pool=R.get('pool'))}), lowest PIC kept.
 
 | metric | value |
 | --- | --- |

@@ -49,6 +49,9 @@ def main():
                     help='identity region (train/common.py REGIONS): rewrites the fusion mask and the '
                          'identity_region extra (the decoder was trained with v3; other regions need '
                          'train_ae.py --region to be seamless)')
+    ap.add_argument('--reference_pool', type=int, default=None,
+                    help='defaults.reference_pool of the pack: K candidates spread over the ranks of this many '
+                         'closest references (pridss_rt.fuse.ReferenceBank); 0 = the K closest')
     ap.add_argument('--seed', type=int, default=3)
     a = ap.parse_args()
     if os.path.abspath(a.out) == os.path.abspath(a.pack):
@@ -142,9 +145,12 @@ def main():
                 'map': 'every cell of the spatial map'}[a.match]
         ext['note'] = (f'mask over the latent ({what}, all channels; not the style vector). Reference choice '
                        '(pridss_rt.fuse.ReferenceBank): cosine similarity of the original\'s and the bank '
-                       'latents on these elements; the K most similar references of the opposite gender '
-                       'are the candidates.')
+                       'latents on these elements; the candidates are the K most similar references of the '
+                       'opposite gender, or K spread over the ranks of the defaults.reference_pool most similar.')
         info['match'] = a.match
+    if a.reference_pool is not None:
+        man.setdefault('defaults', {})['reference_pool'] = a.reference_pool
+        info['reference_pool'] = a.reference_pool
     json.dump(man, open(P('pack.json'), 'w'), indent=2)
     tot = sum(os.path.getsize(P(f)) for f in os.listdir(a.out))
     info['size_mb'] = round(tot / 1e6, 2)

@@ -185,6 +185,7 @@ def main():
         from pridss_rt.fuse import ReferenceBank
         from pridss_rt.pack import load_pack
         rbank = ReferenceBank(load_pack(a.pack))
+        R['pool'] = rbank.pool  # defaults.reference_pool of the pack (0: the K closest)
     for i in range(len(sel)):
         pool = bidx_f if p_orig[i] >= 0.5 else bidx_m
         if a.refs == 'top':
