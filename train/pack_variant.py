@@ -52,6 +52,7 @@ def main():
     ap.add_argument('--reference_pool', type=int, default=None,
                     help='defaults.reference_pool of the pack: K candidates spread over the ranks of this many '
                          'closest references (pridss_rt.fuse.ReferenceBank); 0 = the K closest')
+    ap.add_argument('--version', default=None, help='pack version to write into pack.json')
     ap.add_argument('--seed', type=int, default=3)
     a = ap.parse_args()
     if os.path.abspath(a.out) == os.path.abspath(a.pack):
@@ -148,6 +149,8 @@ def main():
                        'latents on these elements; the candidates are the K most similar references of the '
                        'opposite gender, or K spread over the ranks of the defaults.reference_pool most similar.')
         info['match'] = a.match
+    if a.version:
+        man['version'] = a.version
     if a.reference_pool is not None:
         man.setdefault('defaults', {})['reference_pool'] = a.reference_pool
         info['reference_pool'] = a.reference_pool
