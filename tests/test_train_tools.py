@@ -68,7 +68,9 @@ def test_pack_variant_rewrites_masks_and_hashes(tmp_path):
     assert man["fusion"]["identity_cells"] == {k: [list(r) for r in v] for k, v in REGIONS["nofore"].items()}
 
 
-def test_pack_variant_ring_match_is_the_exported_one(tmp_path):
-    out = tmp_path / "ring"
+def test_pack_variant_rederives_the_shipped_match_key(tmp_path):
+    out = tmp_path / "core"
     run("train/pack_variant.py", "--pack", DEMO, "--out", out, "--match", "ring")
-    assert (out / "reference_match.npy").read_bytes() == (DEMO / "reference_match.npy").read_bytes()
+    run("train/pack_variant.py", "--pack", out, "--out", tmp_path / "back", "--match", "core")
+    assert (out / "reference_match.npy").read_bytes() != (DEMO / "reference_match.npy").read_bytes()
+    assert (tmp_path / "back" / "reference_match.npy").read_bytes() == (DEMO / "reference_match.npy").read_bytes()

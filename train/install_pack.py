@@ -43,6 +43,9 @@ def card(R, man, train_info, len_bank, grid_note):
     if 'coherence_fid_anonymized_vs_recon' in R:
         extra += (f"| coherence FID, anonymized vs reconstructions of the same faces (lower = less composite) | "
                   f"{f('coherence_fid_anonymized_vs_recon', 1)} |\n")
+    if 'coherence_fid_anonymized_vs_other_recon' in R:
+        extra += (f"| coherence FID, anonymized vs reconstructions of as many other val faces (floor: two such "
+                  f"reconstruction sets, {f('fid_recon_vs_other_recon', 1)}) | {f('coherence_fid_anonymized_vs_other_recon', 1)} |\n")
     return f"""# PriDSS demo pack (`demo`, version {man['version']})
 
 Small networks trained from scratch in this repository (`train/`) so that pridss-rt runs offline out of
@@ -73,7 +76,7 @@ ArcFace); use `export/make_pack.py` with official weights for research-grade res
 ## Training
 {train_info}
 
-## Metrics (val, `python train/report.py --pack pridss_rt/packs/demo --n {R['n_loop']}`)
+## Metrics (val, `python train/report.py --pack pridss_rt/packs/demo --n {R['n_loop']} --refs {R.get('refs', 'random')}`)
 PriDSS loop: references = {R.get('refs', 'random')} ({REFS.get(R.get('refs'), REFS['random']).format(pool=R.get('pool'))}), lowest PIC kept.
 
 | metric | value |
@@ -94,8 +97,8 @@ PriDSS loop: references = {R.get('refs', 'random')} ({REFS.get(R.get('refs'), RE
 - 128-px faces, frontal-ish poses as in CelebA-HQ; small networks: outputs are softer than the input.
 - The identity region is a fixed rectangle set on the aligned crop; bad alignment moves features across
   it. Faces with glasses, beards, strong make-up or extreme expressions fuse less cleanly.
-- Anonymized faces can keep cues of the original's gender inside the identity region (brows, lips)
-  and may inherit the reference's facial hair and face shape.
+- Anonymized faces can keep cues of the original's gender inside the identity region (brows, eye
+  make-up, lips, moustache) and may inherit the reference's facial hair and face shape.
 - The pack's own classifier and embedder select the candidate, so the pack's own gender AUC flatters
   privacy; evaluate with an independent attacker.
 """

@@ -116,8 +116,8 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--out', default='runs/report.json')
     ap.add_argument('--grid', default='runs/grid.png')
-    ap.add_argument('--refs', default='nearest', choices=['nearest', 'top', 'random'],
-                    help='nearest: K drawn from the --pool opposite-gender bank faces whose latents are most '
+    ap.add_argument('--refs', default='top', choices=['nearest', 'top', 'random'],
+                    help='top (default): the runtime\'s own choice; nearest: K drawn from the --pool opposite-gender bank faces whose latents are most '
                          'similar (cosine) on the reference-match cells around the identity region; top: the K '
                          'most similar ones, chosen by the runtime itself (pridss_rt.fuse.ReferenceBank, what '
                          'Anonymizer does); random: K drawn from all opposite-gender bank faces')
