@@ -22,7 +22,16 @@ $N python train/train_cls.py --task gender --epochs 2 --out runs/gender
 $N python train/train_cls.py --task identity --epochs 6 --threads 1 --out runs/identity2
 python train/export_pack.py --ae runs/ae3/ckpt.pt --gender runs/gender/ckpt.pt --identity runs/identity2/ckpt.pt \
     --template runs/template_mtcnn.json --out runs/pack_demo
-python train/report.py --pack runs/pack_demo --n 1000 --out runs/report.json --grid runs/grid.png
-python train/install_pack.py --pack runs/pack_demo --report runs/report.json
+# pack 1.1.0 = the networks of 1.0.0 (stage D) + 800 references in float16, reference match on the identity
+# cells + 2-cell ring, K spread over the 16 closest references
+python train/pack_variant.py --pack runs/pack_demo --out runs/pack_demo_110 --bank_per_gender 400 --bank_dtype float16 \
+    --match core --reference_pool 16 --version 1.1.0
+python train/report.py --pack runs/pack_demo_110 --n 1000 --out runs/report.json --grid runs/grid.png
+python train/install_pack.py --pack runs/pack_demo_110 --report runs/report.json
+# stage F (tried, not shipped: EER bar; docs/demo-pack.md): identity region without the brows
+# $N python train/train_ae.py --init runs/ae3/ckpt.pt --region nobrow --pairs nn --nn_prob 0.9 --batch 16 --steps 600 \
+#     --lr 5e-4 --fused_weight 1.5 --feather 4 --seed 5 --threads 1 --out runs/ae5_nobrow
+# python train/pack_variant.py --pack runs/pack_demo_110 --out runs/pack_nobrow --ae runs/ae5_nobrow/ckpt.pt \
+#     --region nobrow --match core --bank_per_gender 400 --bank_dtype float16
 # independent gender attacker for pridss-rt eval --extra-attacker (not part of the pack)
 $N python train/train_attacker.py --epochs 3 --out runs/attacker
