@@ -17,19 +17,12 @@ Usage:
 The sha256 fields of pack.json are rewritten; the model card is copied as is (re-run report.py and
 install_pack.py to refresh it).
 """
-import argparse, hashlib, json, os, shutil, sys
-import numpy as np, cv2, onnxruntime as ort
+import argparse, json, os, shutil, sys
+import numpy as np, onnxruntime as ort
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_cache, identity_cells, REGIONS, MEAN, STD
+from common import load_cache, identity_cells, ring_cells, REGIONS, MEAN, STD
+from export_pack import export, sha
 from models import latent_mask
-
-
-def sha(p):
-    h = hashlib.sha256()
-    with open(p, 'rb') as f:
-        for blk in iter(lambda: f.read(1 << 20), b''):
-            h.update(blk)
-    return h.hexdigest()
 
 
 def main():
@@ -69,18 +62,18 @@ def main():
         entry['sha256'] = sha(P(entry['file']))
 
     info = {}
+    if a.ae or a.bank_per_gender:
+        imgs, meta = load_cache('train')  # ~1 GB: loaded once for both uses
     if a.ae:
         if not a.bank_per_gender:
             sys.exit('--ae changes the encoder: pass --bank_per_gender to re-encode the bank')
         import torch
-        from export_pack import export
         from models import Encoder, Synthesis
         from common import to_tensor
         torch.set_num_threads(2)
         ck = torch.load(a.ae, map_location='cpu', weights_only=True)
         E, S = Encoder(), Synthesis()
         E.load_state_dict(ck['E']); S.load_state_dict(ck['S']); E.eval(); S.eval()
-        imgs, _ = load_cache('train')
         x = to_tensor(imgs[np.random.default_rng(a.seed).choice(len(imgs), 4, replace=False)])
         with torch.no_grad():
             z = E(x)
@@ -93,7 +86,6 @@ def main():
         so = ort.SessionOptions(); so.intra_op_num_threads = 2
         enc = ort.InferenceSession(P(man['networks']['encoder']['file']), so, providers=['CPUExecutionProvider'])
         iname = enc.get_inputs()[0].name
-        imgs, meta = load_cache('train')
         male = meta['male'].astype(bool)
         rng = np.random.default_rng(a.seed)
         sel = np.concatenate([rng.choice(np.where(male)[0], a.bank_per_gender, replace=False),
@@ -125,18 +117,15 @@ def main():
     if a.soft_ring is not None:
         if not 0.0 <= a.soft_ring <= 1.0:
             sys.exit('--soft_ring must lie in [0, 1]')
-        m = identity_cells(region)
-        ring = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(np.float32) - m
-        cells = m + a.soft_ring * ring
+        cells = identity_cells(region) + a.soft_ring * ring_cells(1, region)
         put(man['fusion'], latent_mask(cells))
         man['fusion']['layout'] += f'; {a.soft_ring:g} on the cells touching the identity region (soft boundary)'
         info['soft_ring'] = a.soft_ring
     if a.match is None and a.region is not None:
         a.match = 'ring'
     if a.match is not None:
-        m = identity_cells(region)
-        core = cv2.dilate(m.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
-        cells = {'ring': core - m, 'core': core, 'map': np.ones_like(m)}[a.match]
+        m, ring = identity_cells(region), ring_cells(2, region)
+        cells = {'ring': ring, 'core': m + ring, 'map': np.ones_like(m)}[a.match]
         ext = man['extras']['reference_match']
         put(ext, latent_mask(cells))
         what = {'ring': 'the context cells within 2 cells of the identity region',
