@@ -35,29 +35,42 @@ def _pads(p, n):
 
 
 class TorchGraph:
-    """Interprets an ONNX graph with torch ops (inference, float32)."""
+    """Interprets an ONNX graph with torch ops (inference).
 
-    def __init__(self, path: str):
+    ``device``: where the floating-point tensors live ("cpu", "cuda", "cuda:1"); integer tensors (shapes,
+    indices) stay on the CPU, where the graph's shape arithmetic reads them. ``half``: float16 weights and
+    activations (GPU timing baseline); inputs and outputs stay float32 numpy arrays either way.
+    """
+
+    def __init__(self, path: str, device: str = "cpu", half: bool = False):
         import onnx
         from onnx import numpy_helper
 
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if half else torch.float32
         model = onnx.load(path)
         self.graph = model.graph
-        self.consts = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
+        self.consts = {i.name: self._place(torch.from_numpy(numpy_helper.to_array(i).copy()))
+                       for i in model.graph.initializer}
         self.nodes = list(model.graph.node)
         for n in self.nodes:
             if n.op_type == "Constant":
-                self.consts[n.output[0]] = torch.from_numpy(numpy_helper.to_array(_attrs(n)["value"]).copy())
+                self.consts[n.output[0]] = self._place(torch.from_numpy(numpy_helper.to_array(_attrs(n)["value"]).copy()))
         self.nodes = [n for n in self.nodes if n.op_type != "Constant"]
         self.outputs = [o.name for o in model.graph.output]
         unknown = sorted({n.op_type for n in self.nodes} - set(OPS))
         if unknown:
             raise NotImplementedError(f"{path}: ONNX ops without a PyTorch mapping: {unknown}")
 
+    def _place(self, t: torch.Tensor) -> torch.Tensor:
+        if not t.is_floating_point():
+            return t
+        return t.to(self.device, self.dtype)
+
     @torch.inference_mode()
     def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         env = dict(self.consts)
-        env.update({k: torch.from_numpy(v) for k, v in feeds.items()})
+        env.update({k: self._place(torch.from_numpy(np.ascontiguousarray(v))) for k, v in feeds.items()})
         for n in self.nodes:
             ins = [env[i] if i else None for i in n.input]
             res = OPS[n.op_type](ins, _attrs(n))
@@ -65,7 +78,8 @@ class TorchGraph:
                 res = (res,)
             for name, val in zip(n.output, res):
                 env[name] = val
-        return {o: env[o].numpy() for o in self.outputs}
+        return {o: env[o].float().cpu().numpy() if env[o].is_floating_point() else env[o].cpu().numpy()
+                for o in self.outputs}
 
 
 def _conv(x, a):
@@ -194,7 +208,7 @@ OPS = {
     "Pad": lambda x, a: F.pad(x[0], _pads(x[1].tolist(), x[0].dim()),
                               value=float(x[2]) if len(x) > 2 and x[2] is not None else 0.0),
     "LpNormalization": lambda x, a: F.normalize(x[0], p=a.get("p", 2), dim=a.get("axis", -1)),
-    "Expand": lambda x, a: x[0] * torch.ones([int(v) for v in x[1].tolist()], dtype=x[0].dtype),
+    "Expand": lambda x, a: x[0] * torch.ones([int(v) for v in x[1].tolist()], dtype=x[0].dtype, device=x[0].device),
     "Where": lambda x, a: torch.where(x[0], x[1], x[2]),
     "Equal": lambda x, a: x[0] == x[1], "Greater": lambda x, a: x[0] > x[1], "Less": lambda x, a: x[0] < x[1],
     "InstanceNormalization": lambda x, a: F.instance_norm(x[0], weight=x[1], bias=x[2], eps=a.get("epsilon", 1e-5)),
@@ -231,18 +245,22 @@ def _unsqueeze(t, axes):
 class TorchSession(Session):
     backend = "pytorch"
 
-    def __init__(self, spec: NetworkSpec):
+    def __init__(self, spec: NetworkSpec, device: str = "cpu", half: bool = False):
         super().__init__(spec)
-        self.graph = TorchGraph(str(spec.path))
+        self.graph = TorchGraph(str(spec.path), device, half)
 
     def _run(self, feeds, batch):
         out = self.graph(feeds)
         return {t.name: out[t.name] for t in self.outputs}
 
 
-def open_torch_networks(pack: ModelPack | str, threads: int | None = None) -> Networks:
+def open_torch_networks(pack: ModelPack | str, threads: int | None = None, device: str = "cpu",
+                        half: bool = False) -> Networks:
+    """The pack's networks as eager PyTorch sessions on ``device`` (float16 with ``half``)."""
     pack = load_pack(pack)
     if threads:
         torch.set_num_threads(threads)
-    return Networks(pack, "pytorch", {r: TorchSession(s) for r, s in pack.networks.items()},
-                    reason=f"PyTorch {torch.__version__} eager, {torch.get_num_threads()} threads")
+    where = f"{torch.get_num_threads()} threads" if torch.device(device).type == "cpu" else \
+        f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return Networks(pack, "pytorch", {r: TorchSession(s, device, half) for r, s in pack.networks.items()},
+                    reason=f"PyTorch {torch.__version__} eager, {where}{', float16' if half else ''}")

@@ -42,6 +42,12 @@ class Memory:
         n = int(np.prod(shape)) * np.dtype(dtype).itemsize
         return np.frombuffer((ctypes.c_byte * n).from_address(ptr), dtype=dtype).reshape(shape)
 
+    def read(self, ptr, dtype, shape):
+        return self.view(ptr, dtype, shape).copy()
+
+    def write(self, ptr, arr):
+        self.view(ptr, arr.dtype, arr.shape)[...] = arr
+
 
 def make_fake_trt(mem, calls):
     import onnxruntime as ort
@@ -81,9 +87,9 @@ def make_fake_trt(mem, calls):
 
         def execute_async_v3(self, stream):
             calls.append(("execute_async_v3",))
-            feeds = {n: mem.view(self.addr[n], np.float32, self.shapes[n]).copy() for n in self.eng.inputs}
+            feeds = {n: mem.read(self.addr[n], np.float32, self.shapes[n]) for n in self.eng.inputs}
             for n, val in zip(self.eng.outputs, self.eng.sess.run(list(self.eng.outputs), feeds)):
-                mem.view(self.addr[n], np.float32, val.shape)[...] = val
+                mem.write(self.addr[n], np.ascontiguousarray(val, np.float32))
             return True
 
     class Engine:
@@ -215,16 +221,20 @@ def fake_gpu(monkeypatch, tmp_path, shared_tiny_pack):
     mem, calls = Memory(), []
     monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(mem, calls))
     install_fake_cuda(monkeypatch, mem, calls)
+    pack, root, folder = fake_engines(monkeypatch, tmp_path, shared_tiny_pack, GPU)
+    return pack, root, calls, folder
+
+
+def fake_engines(monkeypatch, tmp_path, pack_dir, gpu):
+    """Pretend ``gpu`` has TensorRT: engines whose files hold their ONNX paths, under a matching manifest."""
     from pridss_rt import probe
 
-    info = probe.MachineInfo(gpus=[GPU], driver="580.00", tensorrt=TRT_VERSION, onnxruntime="x",
+    info = probe.MachineInfo(gpus=[gpu], driver="580.00", tensorrt=TRT_VERSION, onnxruntime="x",
                              ort_providers=["CPUExecutionProvider"])
     monkeypatch.setattr(probe, "machine", lambda: info)
-
-    # "build" engines: each engine file holds the path of its ONNX file
-    pack = load_pack(shared_tiny_pack)
+    pack = load_pack(pack_dir)
     root = tmp_path / "engines"
-    folder = engine_dir(root, pack.name, GPU["name"], GPU["compute_capability"], TRT_VERSION)
+    folder = engine_dir(root, pack.name, gpu["name"], gpu["compute_capability"], TRT_VERSION)
     folder.mkdir(parents=True)
     nets = {}
     for role, spec in pack.networks.items():
@@ -232,9 +242,9 @@ def fake_gpu(monkeypatch, tmp_path, shared_tiny_pack):
         eng.write_bytes(str(spec.path).encode())
         nets[role] = {"engine": eng.name, "engine_sha256": sha256_file(eng), "source_onnx_sha256": spec.sha256}
     write_manifest(folder, {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "pack": pack.name,
-                            "gpu": {"name": GPU["name"], "compute_capability": GPU["compute_capability"]},
+                            "gpu": {"name": gpu["name"], "compute_capability": gpu["compute_capability"]},
                             "tensorrt": {"version": TRT_VERSION}, "precision": "fp16", "networks": nets})
-    return pack, root, calls, folder
+    return pack, root, folder
 
 
 def test_auto_picks_trt_when_engines_match_and_results_equal_ort(fake_gpu):
