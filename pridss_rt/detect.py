@@ -184,8 +184,8 @@ class MTCNNDetector:
             ys, xs = np.nonzero(prob >= t1)
             if len(ys) == 0:
                 continue
-            b = np.stack([np.fix((2 * xs + 1) / s), np.fix((2 * ys + 1) / s),
-                          np.fix((2 * xs + 12) / s), np.fix((2 * ys + 12) / s)], 1)
+            b = np.stack([np.trunc((2 * xs + 1) / s), np.trunc((2 * ys + 1) / s),
+                          np.trunc((2 * xs + 12) / s), np.trunc((2 * ys + 12) / s)], 1)
             sc = prob[ys, xs]
             keep = _nms(b, sc, 0.5)
             cands.append(np.concatenate([b[keep], sc[keep, None], reg[ys, xs][keep]], 1))
@@ -193,7 +193,7 @@ class MTCNNDetector:
             return []
         c = np.concatenate(cands)
         c = c[_nms(c[:, :4], c[:, 4], 0.7)]
-        boxes = np.fix(_square(_regress(c[:, :4], c[:, 5:9], plus_one=False)))
+        boxes = np.trunc(_square(_regress(c[:, :4], c[:, 5:9], plus_one=False)))
         # stage 2: R-Net
         reg, prob = self._r.run(None, {self._r.get_inputs()[0].name: self._crops(img, boxes, 24)})
         ok = prob[:, 1] > t2
@@ -201,7 +201,7 @@ class MTCNNDetector:
         if not len(boxes):
             return []
         keep = _nms(boxes, sc, 0.7)
-        boxes = np.fix(_square(_regress(boxes[keep], reg[keep])))
+        boxes = np.trunc(_square(_regress(boxes[keep], reg[keep])))
         # stage 3: O-Net with landmarks
         reg, pts, prob = self._o.run(None, {self._o.get_inputs()[0].name: self._crops(img, boxes, 48)})
         ok = prob[:, 1] > t3
