@@ -74,3 +74,24 @@ def test_pack_variant_rederives_the_shipped_match_key(tmp_path):
     run("train/pack_variant.py", "--pack", out, "--out", tmp_path / "back", "--match", "core")
     assert (out / "reference_match.npy").read_bytes() != (DEMO / "reference_match.npy").read_bytes()
     assert (tmp_path / "back" / "reference_match.npy").read_bytes() == (DEMO / "reference_match.npy").read_bytes()
+
+
+def test_pack_variant_exports_another_identity_embedder(tmp_path):
+    from models import Identity
+
+    torch.manual_seed(0)
+    net = Identity(width=8, size=32).eval()  # another width/size than the shipped one: read from the checkpoint
+    ck = tmp_path / "identity.pt"
+    torch.save({"net": net.state_dict(), "epoch": 1, "args": {"task": "identity", "width": 8, "size": 32}}, ck)
+    out = tmp_path / "variant"
+    run("train/pack_variant.py", "--pack", DEMO, "--out", out, "--identity", ck)
+    pack = load_pack(out)  # sha256 of the new identity.onnx verified
+    assert (out / "encoder.onnx").read_bytes() == (DEMO / "encoder.onnx").read_bytes()
+    assert (out / "identity.onnx").read_bytes() != (DEMO / "identity.onnx").read_bytes()
+    x = np.random.default_rng(2).uniform(-1, 1, (3, 3, 128, 128)).astype(np.float32)
+    sess = ort.InferenceSession(str(pack.networks["identity"].path), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    got = sess.run(None, {"image": x})[0]
+    assert got.shape == (3, 128) and np.abs(got - want).max() < 1e-4
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)

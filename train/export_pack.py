@@ -43,6 +43,15 @@ def export(net, x, path, iname, oname):
     return worst
 
 
+def load_identity(path):
+    """The identity embedder of a train_cls.py checkpoint, built with the width/size it was trained with."""
+    ck = torch.load(path, map_location='cpu', weights_only=True)
+    args = ck.get('args', {})
+    net = Identity(width=int(args.get('width', 24)), size=int(args.get('size', 48)))
+    net.load_state_dict(ck['net'])
+    return net.eval()
+
+
 class GenderOut(torch.nn.Module):
     def __init__(self, g):
         super().__init__(); self.g = g
@@ -68,9 +77,9 @@ def main():
     ck = torch.load(a.ae, map_location='cpu', weights_only=True)
     E, S = Encoder(), Synthesis()
     E.load_state_dict(ck['E']); S.load_state_dict(ck['S']); E.eval(); S.eval()
-    G, I = Gender(), Identity()
+    G = Gender()
     G.load_state_dict(torch.load(a.gender, map_location='cpu', weights_only=True)['net']); G.eval()
-    I.load_state_dict(torch.load(a.identity, map_location='cpu', weights_only=True)['net']); I.eval()
+    I = load_identity(a.identity)
     imgs, meta = load_cache('train')
     rng = np.random.default_rng(a.seed)
     x = to_tensor(imgs[rng.choice(len(imgs), 4, replace=False)])

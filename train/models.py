@@ -123,10 +123,11 @@ class Gender(nn.Module):
 
 
 class Identity(nn.Module):
-    """Embedding of the central face (eyes..mouth); trained with a CosFace head on train identities."""
-    def __init__(self, dim=128):
+    """Embedding of the central face (eyes..mouth); trained with a CosFace head on train identities.
+    width/size: backbone width and the side the inner face is resized to (pack 1.x: 24 / 48)."""
+    def __init__(self, dim=128, width=24, size=48):
         super().__init__()
-        self.net = SmallCNN(dim, crop=(32, 112, 24, 104), width=24)
+        self.net = SmallCNN(dim, crop=(32, 112, 24, 104), width=width, size=size)
         self.bn = nn.BatchNorm1d(dim)
 
     def forward(self, x):

@@ -1,6 +1,7 @@
 """Write a variant of an exported demo pack: a larger or smaller reference bank (optionally stored in
 float16), a soft fusion boundary, another reference-match key or identity region, and optionally a
-fine-tuned encoder + synthesis (--ae). The gender classifier and identity embedder are copied unchanged.
+fine-tuned encoder + synthesis (--ae), another identity embedder (--identity). The gender classifier is
+copied unchanged.
 
 Usage:
   python train/pack_variant.py --pack pridss_rt/packs/demo --out runs/pack_b800 \
@@ -32,6 +33,8 @@ def main():
     ap.add_argument('--ae', default='', help='train_ae.py checkpoint: export its encoder and synthesis into the '
                                              'variant (parity-checked) instead of copying the pack\'s; needs a new '
                                              'bank (--bank_per_gender)')
+    ap.add_argument('--identity', default='', help='train_cls.py --task identity checkpoint: export it as the '
+                    'pack\'s identity embedder (its width/size come from the checkpoint)')
     ap.add_argument('--bank_per_gender', type=int, default=0, help='0: keep the pack\'s bank')
     ap.add_argument('--bank_dtype', default='float32', choices=['float32', 'float16'])
     ap.add_argument('--soft_ring', type=float, default=None, help='fusion-mask value on the cells touching the identity region')
@@ -82,6 +85,17 @@ def main():
             info[f'{key}_parity'] = export(net, inp, P(nd['file']), iname, nd['outputs'][0]['name'])
             nd['sha256'] = sha(P(nd['file']))
         info['ae'] = a.ae
+    if a.identity:
+        import torch
+        from export_pack import load_identity
+        torch.set_num_threads(2)
+        net = load_identity(a.identity)
+        g = torch.Generator().manual_seed(a.seed)  # parity inputs: no data needed
+        x = torch.rand(4, 3, 128, 128, generator=g) * 2 - 1
+        nd = man['networks']['identity']
+        info['identity_parity'] = export(net, x, P(nd['file']), nd['inputs'][0]['name'], nd['outputs'][0]['name'])
+        nd['sha256'] = sha(P(nd['file']))
+        info['identity'] = a.identity
     if a.bank_per_gender:
         so = ort.SessionOptions(); so.intra_op_num_threads = 2
         enc = ort.InferenceSession(P(man['networks']['encoder']['file']), so, providers=['CPUExecutionProvider'])

@@ -32,6 +32,29 @@ def augment(x, rng, colour=True):
     return x.clamp(-1, 1)
 
 
+def val_eer(net, n_impostor=50000, seed=0):
+    """Verification EER on val identities (all genuine pairs; random impostor pairs), as train/report.py."""
+    from common import eer
+    imgs, meta = load_cache('val')
+    net.eval()
+    with torch.no_grad():
+        e = torch.cat([net(to_tensor(imgs[i:i + 256])) for i in range(0, len(imgs), 256)]).numpy()
+    ident = meta['identity']
+    gen = []
+    by = {}
+    for i, t in enumerate(ident):
+        by.setdefault(t, []).append(i)
+    for ii in by.values():
+        for u in range(len(ii)):
+            for v in range(u + 1, len(ii)):
+                gen.append(float(e[ii[u]] @ e[ii[v]]))
+    rng = np.random.default_rng(seed)
+    ia, ib = rng.integers(0, len(e), 80000), rng.integers(0, len(e), 80000)
+    ok = ident[ia] != ident[ib]
+    ia, ib = ia[ok][:n_impostor], ib[ok][:n_impostor]
+    return float(eer(gen, (e[ia] * e[ib]).sum(1)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--task', choices=['gender', 'identity'], required=True)
@@ -43,6 +66,9 @@ def main():
     ap.add_argument('--bf16', type=int, default=1)
     ap.add_argument('--out', required=True)
     ap.add_argument('--max_steps', type=int, default=0, help='stop early (smoke tests)')
+    ap.add_argument('--val_eer', type=int, default=1, help='identity: verification EER on val after each epoch')
+    ap.add_argument('--width', type=int, default=24, help='identity: backbone width (pack 1.x: 24)')
+    ap.add_argument('--size', type=int, default=48, help='identity: inner-face input side in px (pack 1.x: 48)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     seed_all(a.seed)
@@ -54,7 +80,7 @@ def main():
         y_all = torch.from_numpy(meta['male'].astype(np.float32))
         head = None
     else:
-        net = Identity()
+        net = Identity(width=a.width, size=a.size)
         ids, y_np = np.unique(meta['identity'], return_inverse=True)
         y_all = torch.from_numpy(y_np)
         head = nn.Parameter(torch.randn(len(ids), 128) * 0.01)
@@ -99,6 +125,9 @@ def main():
             if a.max_steps and step >= a.max_steps:
                 break
         torch.save({'net': net.state_dict(), 'epoch': ep + 1, 'args': vars(a)}, os.path.join(a.out, 'ckpt.pt'))
+        if a.task == 'identity' and a.val_eer:
+            msg = json.dumps({'ep': ep, 'val_eer': round(val_eer(net), 4), 'min': round((time.time() - t0) / 60, 2)})
+            print(msg, flush=True); log.write(msg + '\n'); log.flush()
     print('done', (time.time() - t0) / 60, 'min')
 
 
