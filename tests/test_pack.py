@@ -100,9 +100,10 @@ def test_bank_dtype_mismatch(tiny_pack):
         load_pack(tiny_pack)
 
 
-def test_float16_bank_is_upcast(tiny_pack):
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed], ids=["stored", "deflated"])
+def test_float16_bank_is_upcast(tiny_pack, save):
     lat = (np.arange(2 * LATENT, dtype=np.float32).reshape(2, LATENT) / 7.0).astype(np.float16)
-    _rewrite(tiny_pack, "bank.npz", lambda p: np.savez(p, latents=lat, male=np.array([1, 0], np.uint8)), "bank")
+    _rewrite(tiny_pack, "bank.npz", lambda p: save(p, latents=lat, male=np.array([1, 0], np.uint8)), "bank")
     got, male = load_pack(tiny_pack).bank()
     assert got.dtype == np.float32 and got.shape == (2, LATENT)
     np.testing.assert_array_equal(got, lat.astype(np.float32))
