@@ -76,6 +76,8 @@ class TorchGraph:
             res = OPS[n.op_type](ins, _attrs(n))
             if not isinstance(res, (tuple, list)):
                 res = (res,)
+            if n.op_type == "Cast" and self.dtype == torch.float16 and res[0].is_floating_point():
+                res = (res[0].to(self.dtype),)  # half: a cast to float32/64 stays in float16
             for name, val in zip(n.output, res):
                 env[name] = val
         return {o: env[o].float().cpu().numpy() if env[o].is_floating_point() else env[o].cpu().numpy()
@@ -196,7 +198,8 @@ OPS = {
     "Shape": lambda x, a: torch.tensor(x[0].shape, dtype=torch.int64),
     "Gather": lambda x, a: torch.index_select(x[0], a.get("axis", 0), x[1].reshape(-1)).reshape(
         x[0].shape[:a.get("axis", 0)] + x[1].shape + x[0].shape[a.get("axis", 0) + 1:]),
-    "Cast": lambda x, a: x[0].to({1: torch.float32, 7: torch.int64, 6: torch.int32, 10: torch.float16, 9: torch.bool}[a["to"]]),
+    "Cast": lambda x, a: x[0].to({1: torch.float32, 7: torch.int64, 6: torch.int32, 10: torch.float16, 9: torch.bool,
+                                   11: torch.float64}[a["to"]]),
     "Resize": _resize, "BatchNormalization": _bn,
     "GlobalAveragePool": lambda x, a: x[0].mean(dim=tuple(range(2, x[0].dim())), keepdim=True),
     "AveragePool": lambda x, a: F.avg_pool2d(x[0], a["kernel_shape"], a.get("strides"), a.get("pads", [0] * 4)[:2],

@@ -64,3 +64,29 @@ def test_unknown_op_is_named(tmp_path):
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "h.onnx"))
     with pytest.raises(NotImplementedError, match=r"ONNX ops without a PyTorch mapping: \['Hardmax'\]"):
         TorchGraph(str(tmp_path / "h.onnx"))
+
+
+def test_half_precision_graph_matches_float32(tmp_path):
+    """half=True (the GPU timing baseline) runs a graph with a Cast to float32 in float16 throughout and
+    stays close to float32; inputs and outputs are float32 numpy arrays."""
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = torch.nn.Conv2d(3, 4, 3, 1, 1)
+
+        def forward(self, x):
+            return torch.tanh(self.c(x.double().float()))  # exports a Cast to float32
+
+    path = tmp_path / "cast.onnx"
+    torch.manual_seed(0)
+    torch.onnx.export(Net().eval(), torch.zeros(1, 3, 8, 8), str(path), input_names=["x"], output_names=["y"],
+                      opset_version=17, dynamo=False)
+    import onnx
+
+    assert "Cast" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)
+    full = TorchGraph(str(path))({"x": x})["y"]
+    half = TorchGraph(str(path), half=True)({"x": x})["y"]
+    assert half.dtype == np.float32 and half.shape == full.shape == (2, 4, 8, 8)
+    assert 0 < np.abs(half - full).max() < 5e-3  # float16 really ran, and close
