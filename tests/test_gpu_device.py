@@ -46,22 +46,29 @@ def _padded(frame, pad):
     return buf, buf[:, :3 * w].reshape(h, w, 3)
 
 
+def _h2d(ptr: int, host: np.ndarray) -> None:
+    """Synchronous copy (the legacy stream: callers synchronize their own streams first)."""
+    rt = cuda.cudart()
+    cuda.check(rt.cudaMemcpy(ptr, host.ctypes.data, host.nbytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice), "H2D")
+
+
+def _d2h(ptr: int, shape, dtype) -> np.ndarray:
+    out = np.empty(shape, dtype)
+    rt = cuda.cudart()
+    cuda.check(rt.cudaMemcpy(out.ctypes.data, ptr, out.nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost), "D2H")
+    return out
+
+
 class Dev:
     """Device copy of a host array (synchronous helpers for tests)."""
 
     def __init__(self, host: np.ndarray):
         self.shape, self.dtype = host.shape, host.dtype
         self.buf = cuda.DeviceBuffer(max(1, host.nbytes))
-        rt = cuda.cudart()
-        cuda.check(rt.cudaMemcpy(self.buf.ptr, host.ctypes.data, host.nbytes,
-                                 rt.cudaMemcpyKind.cudaMemcpyHostToDevice), "cudaMemcpy")
+        _h2d(self.buf.ptr, host)
 
     def get(self) -> np.ndarray:
-        out = np.empty(self.shape, self.dtype)
-        rt = cuda.cudart()
-        cuda.check(rt.cudaMemcpy(out.ctypes.data, self.buf.ptr, out.nbytes,
-                                 rt.cudaMemcpyKind.cudaMemcpyDeviceToHost), "cudaMemcpy")
-        return out
+        return _d2h(self.buf.ptr, self.shape, self.dtype)
 
     @property
     def ptr(self):
@@ -147,16 +154,12 @@ class DeviceMemory:
     """Lets the ONNX Runtime stand-in for TensorRT read and write real device bindings (synchronously)."""
 
     def read(self, ptr, dtype, shape):
-        rt = cuda.cudart()
-        cuda.check(rt.cudaDeviceSynchronize(), "cudaDeviceSynchronize")
-        out = np.empty(shape, dtype)
-        cuda.check(rt.cudaMemcpy(out.ctypes.data, ptr, out.nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost), "D2H")
-        return out
+        cuda.check(cuda.cudart().cudaDeviceSynchronize(), "cudaDeviceSynchronize")
+        return _d2h(ptr, shape, dtype)
 
     def write(self, ptr, arr):
-        rt = cuda.cudart()
-        cuda.check(rt.cudaMemcpy(ptr, arr.ctypes.data, arr.nbytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice), "H2D")
-        cuda.check(rt.cudaDeviceSynchronize(), "cudaDeviceSynchronize")
+        _h2d(ptr, arr)
+        cuda.check(cuda.cudart().cudaDeviceSynchronize(), "cudaDeviceSynchronize")
 
 
 @pytest.fixture

@@ -124,6 +124,20 @@ def eer(genuine, impostor):
     return float((frr[i] + far[i]) / 2)
 
 
+def verification_scores(emb, ident, rng, n_impostor=50000):
+    """Cosine scores of L2-normalized embeddings: every same-identity pair (genuine) and n_impostor random
+    pairs of different identities (80,000 draws, then filtered). Returns (genuine, impostor, by) with
+    by = identity -> indices. Draws from rng exactly as train/report.py always did."""
+    by = {}
+    for i, t in enumerate(ident):
+        by.setdefault(t, []).append(i)
+    gen = [float(emb[ii[u]] @ emb[ii[v]]) for ii in by.values() for u in range(len(ii)) for v in range(u + 1, len(ii))]
+    ia, ib = rng.integers(0, len(emb), 80000), rng.integers(0, len(emb), 80000)
+    ok = ident[ia] != ident[ib]
+    ia, ib = ia[ok][:n_impostor], ib[ok][:n_impostor]
+    return gen, (emb[ia] * emb[ib]).sum(1), by
+
+
 def ring_cells(width=2, region='v3'):
     """Context cells around the identity region (identity cells dilated by `width` cells, minus them)."""
     import cv2

@@ -41,7 +41,7 @@ Definitions
 import argparse, json, os, sys, time
 import numpy as np, cv2, onnxruntime as ort, torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_cache, ssim, psnr_u8, roc_auc, eer, MEAN, STD
+from common import load_cache, ssim, psnr_u8, roc_auc, eer, verification_scores, MEAN, STD
 
 
 def sess(path):
@@ -144,18 +144,7 @@ def main():
     pm = batched(gen, X).reshape(-1)
     R['gender_acc'] = float(((pm >= 0.5) == male).mean()); R['gender_auc'] = roc_auc(pm, male)
     emb = l2n(batched(idn, X))
-    gen_s, imp_s = [], []
-    by = {}
-    for i, t in enumerate(ident):
-        by.setdefault(t, []).append(i)
-    for t, ii in by.items():
-        for u in range(len(ii)):
-            for v in range(u + 1, len(ii)):
-                gen_s.append(float(emb[ii[u]] @ emb[ii[v]]))
-    ia, ib = rng.integers(0, len(imgs), 80000), rng.integers(0, len(imgs), 80000)
-    ok = ident[ia] != ident[ib]
-    ia, ib = ia[ok][:50000], ib[ok][:50000]
-    imp_s = (emb[ia] * emb[ib]).sum(1)
+    gen_s, imp_s, by = verification_scores(emb, ident, rng)
     R['embedder_pairs'] = {'genuine': len(gen_s), 'impostor': int(len(imp_s))}
     R['embedder_auc'] = roc_auc(np.concatenate([gen_s, imp_s]), np.r_[np.ones(len(gen_s)), np.zeros(len(imp_s))])
     R['embedder_eer'] = eer(gen_s, imp_s)

@@ -32,27 +32,15 @@ def augment(x, rng, colour=True):
     return x.clamp(-1, 1)
 
 
-def val_eer(net, n_impostor=50000, seed=0):
+def val_eer(net, seed=0):
     """Verification EER on val identities (all genuine pairs; random impostor pairs), as train/report.py."""
-    from common import eer
+    from common import eer, verification_scores
     imgs, meta = load_cache('val')
     net.eval()
     with torch.no_grad():
         e = torch.cat([net(to_tensor(imgs[i:i + 256])) for i in range(0, len(imgs), 256)]).numpy()
-    ident = meta['identity']
-    gen = []
-    by = {}
-    for i, t in enumerate(ident):
-        by.setdefault(t, []).append(i)
-    for ii in by.values():
-        for u in range(len(ii)):
-            for v in range(u + 1, len(ii)):
-                gen.append(float(e[ii[u]] @ e[ii[v]]))
-    rng = np.random.default_rng(seed)
-    ia, ib = rng.integers(0, len(e), 80000), rng.integers(0, len(e), 80000)
-    ok = ident[ia] != ident[ib]
-    ia, ib = ia[ok][:n_impostor], ib[ok][:n_impostor]
-    return float(eer(gen, (e[ia] * e[ib]).sum(1)))
+    gen, imp, _ = verification_scores(e, meta['identity'], np.random.default_rng(seed))
+    return float(eer(gen, imp))
 
 
 def main():
