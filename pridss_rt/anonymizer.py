@@ -277,9 +277,12 @@ class Anonymizer:
                 need.append(j)
         return need
 
-    def _candidates(self, need: list[int], z: np.ndarray, p0: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        """References per searched face and the fused latents of all candidates (face-major)."""
-        refs = [self.bank.choose(z[j], p0[n], self.candidates) for n, j in enumerate(need)]
+    def _candidates(self, need: list[int], z: np.ndarray, p0: np.ndarray, idx: list[int], mats: list[np.ndarray],
+                    tracks: list[Track]) -> tuple[list[np.ndarray], np.ndarray]:
+        """References per searched face and the fused latents of all candidates (face-major). The faces'
+        landmarks in their aligned crops let the bank weigh head pose (packs with ``pose_weight``)."""
+        refs = [self.bank.choose(z[j], p0[n], self.candidates, align.transform_points(mats[j], tracks[idx[j]].landmarks))
+                for n, j in enumerate(need)]
         orig = np.concatenate([np.repeat(z[j][None], len(r), 0) for j, r in zip(need, refs)])
         return refs, fuse(self.nets, self.pack, orig, self.bank.get(np.concatenate(refs)))
 
@@ -327,7 +330,7 @@ class Anonymizer:
         if need:
             self._stage("search")
             p0 = score.p_male_from_output(gpu.gender_of_crops(len(idx)), self.nets["gender"].spec.options)[need]
-            refs, fused = self._candidates(need, z, p0)
+            refs, fused = self._candidates(need, z, p0, idx, mats, tracks)
             parts.append(fused)
         if reuse:
             self._stage("synthesize")
@@ -366,7 +369,7 @@ class Anonymizer:
         if need:
             self._stage("search")
             p0 = score.p_male(self.nets, crops[need])
-            refs, fused = self._candidates(need, z, p0)
+            refs, fused = self._candidates(need, z, p0, idx, mats, tracks)
             imgs = synthesize(self.nets, fused)
             self.stats["syntheses"] += len(imgs)
             rows = self._choose(need, refs, p0, score.p_male(self.nets, imgs), score.embed(self.nets, imgs), emb,

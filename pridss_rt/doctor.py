@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import __version__
 from .errors import PridssError
 
@@ -34,13 +36,15 @@ def collect(packs: list[str] | None = None, engines_root: str | None = None) -> 
         try:
             pack = load_pack(p)
             latents, male = pack.bank()
+            lms = pack.bank_landmarks()
             loaded[pack.name] = pack
             report["packs"][pack.name] = {
                 "ok": True, "path": str(pack.root), "version": pack.version,
                 "networks": {r: n.file for r, n in pack.networks.items()},
                 "latent_shape": list(pack.latent_shape), "crop_size": pack.preprocess.crop_size,
-                "bank": {"total": int(len(male)), "male": int(male.sum()), "female": int((~male).sum())},
-                "candidates": pack.candidates, "fusion": pack.fusion.type, "license": pack.license,
+                "bank": {"total": int(len(male)), "male": int(male.sum()), "female": int((~male).sum()),
+                         "with_landmarks": 0 if lms is None else int(np.isfinite(lms[:, 0, 0]).sum())},
+                "candidates": pack.candidates, "reference_pool": pack.reference_pool, "pose_weight": pack.pose_weight, "fusion": pack.fusion.type, "license": pack.license,
                 "model_card": str(pack.model_card) if pack.model_card else None,
             }
         except PridssError as exc:

@@ -11,6 +11,14 @@ while their context segments still come from a face of the other gender. When th
 ``defaults.reference_pool`` = P > K, the K candidates are spread evenly over the ranks of the P closest
 (for P=16, K=5: ranks 0, 4, 8, 11, 15): still close, but different enough from each other that the PIC
 selection has a real choice. The choice is deterministic: the same face always gets the same candidates.
+
+Head pose: when the pack's bank stores its faces' 5 landmarks (crop pixels) and ``defaults.pose_weight``
+= w > 0, the ranking score is ``similarity - w * d``, with d the RMS distance between the original's
+landmarks in its aligned crop and the reference's, in units of the template's eye distance. A reference
+whose eyes, nose and mouth sit elsewhere in its crop (another yaw, pitch or face size) draws its face
+outline and hair for a face that is not there, which shows as a squeezed or distorted composite.
+Faces without landmarks (a crop passed in without them, a bank face the detector missed) are ranked
+by similarity alone or get the largest distance of the pool, respectively.
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ class ReferenceBank:
             self.match = w
         keyed = self._key(self.latents)
         self._unit = keyed / np.maximum(np.linalg.norm(keyed, axis=1, keepdims=True), 1e-12)
+        self.pose_weight = pack.pose_weight
+        self.landmarks = pack.bank_landmarks() if self.pose_weight > 0 else None
+        tpl = pack.preprocess.template
+        self._eye_dist = float(np.linalg.norm(tpl[1] - tpl[0]))
 
     def _key(self, z: np.ndarray) -> np.ndarray:
         return z * self.match if self.match is not None else z
@@ -45,13 +57,26 @@ class ReferenceBank:
     def __len__(self) -> int:
         return len(self.male)
 
-    def choose(self, z: np.ndarray, p_male: float, k: int) -> np.ndarray:
+    def pose_distance(self, landmarks: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """RMS landmark distance (in template eye distances) between a crop's 5 landmarks and bank faces
+        ``idx``; bank faces without landmarks get the largest distance found (0 if none has any)."""
+        diff = self.landmarks[idx] - np.asarray(landmarks, np.float32).reshape(1, 5, 2)
+        d = np.sqrt((diff ** 2).sum(-1).mean(-1)) / self._eye_dist
+        bad = ~np.isfinite(d)
+        if bad.any():
+            d[bad] = d[~bad].max() if (~bad).any() else 0.0
+        return d
+
+    def choose(self, z: np.ndarray, p_male: float, k: int, landmarks: np.ndarray | None = None) -> np.ndarray:
         """Indices of ``k`` opposite-gender references close to latent ``z`` (closest first): the ``k``
-        closest, or ``k`` spread evenly over the ranks of the ``reference_pool`` closest."""
+        closest, or ``k`` spread evenly over the ranks of the ``reference_pool`` closest. ``landmarks``:
+        the original's 5 points in its aligned crop (pixels), used when the pack weighs head pose."""
         want_male = p_male < 0.5
         pool = np.flatnonzero(self.male == want_male)
         zf = self._key(z.reshape(-1))
         sims = self._unit[pool] @ (zf / max(np.linalg.norm(zf), 1e-12))
+        if self.landmarks is not None and landmarks is not None and np.all(np.isfinite(landmarks)):
+            sims = sims - self.pose_weight * self.pose_distance(landmarks, pool)
         order = np.argsort(-sims, kind="stable")
         k = max(1, min(k, len(pool)))
         n = min(max(self.pool, k), len(pool))

@@ -132,7 +132,7 @@ class ModelPack:
     extras: dict[str, Path]
     model_card: Path | None
     manifest: dict[str, Any]
-    _bank: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _bank: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = field(default=None, repr=False)
     _mask: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -155,11 +155,23 @@ class ModelPack:
         except KeyError:
             raise PackError(f"{self.root / 'pack.json'}: networks: pack has no '{role}' network") from None
 
+    @property
+    def pose_weight(self) -> float:
+        """Weight of the head-pose (landmark) distance in the reference choice (0: latent similarity only)."""
+        return float(self.defaults.get("pose_weight", 0.0))
+
     def bank(self) -> tuple[np.ndarray, np.ndarray]:
         """``(latents [N, *latent_shape] float32, male [N] bool)`` of the reference bank."""
         if self._bank is None:
             self._bank = _load_bank(self.bank_path, self.latent_shape)
-        return self._bank
+        return self._bank[:2]
+
+    def bank_landmarks(self) -> np.ndarray | None:
+        """``[N, 5, 2]`` float32 crop-pixel landmarks of the bank faces (NaN rows: not found), or None
+        when the bank has none."""
+        if self._bank is None:
+            self._bank = _load_bank(self.bank_path, self.latent_shape)
+        return self._bank[2]
 
     def fusion_mask(self) -> np.ndarray:
         """The static fusion mask (latent shape, float32 in [0,1]; 1 = keep the original)."""
@@ -322,6 +334,9 @@ class _Parser:
         pool = defaults.get("reference_pool", 0)
         if not isinstance(pool, int) or isinstance(pool, bool) or pool < 0:
             raise self.fail("defaults.reference_pool", f"must be a non-negative integer, got {pool!r}")
+        pw = defaults.get("pose_weight", 0.0)
+        if not _is_num(pw) or not np.isfinite(pw) or pw < 0:
+            raise self.fail("defaults.pose_weight", f"must be a non-negative number, got {pw!r}")
         extras = {}
         for key, ex in self.get(raw, "extras", "", dict, required=False, default={}).items():
             extras[key] = self.file(self.get(ex, "file", f"extras.{key}", str), f"extras.{key}.file",
@@ -461,6 +476,9 @@ class _Parser:
                 raise self.fail("networks.fusion", f"must map (original, reference) latents {list(latent.shape)} to one fused latent")
         # arrays: load now so that a broken bank or mask fails at load time, not mid-stream
         pack._bank = _load_bank(pack.bank_path, pack.latent_shape)
+        if pack.pose_weight > 0 and pack._bank[2] is None:
+            raise self.fail("defaults.pose_weight", f"is {pack.pose_weight:g} but {pack.bank_path.name} has no "
+                            "'landmarks' array to compare head poses with")
         if pack.fusion.type == "mask":
             pack._mask = _load_mask(pack.fusion.mask_path, pack.latent_shape)  # type: ignore[arg-type]
 
@@ -488,7 +506,7 @@ def _load_mask(path: Path, latent_shape: tuple[int, ...]) -> np.ndarray:
     return m
 
 
-def _load_bank(path: Path, latent_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _load_bank(path: Path, latent_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = set(z.files)
@@ -497,6 +515,7 @@ def _load_bank(path: Path, latent_shape: tuple[int, ...]) -> tuple[np.ndarray, n
                     raise PackError(f"{path}: {key}: missing array (bank needs 'latents' and 'male')")
             latents = z["latents"]
             male = z["male"]
+            landmarks = z["landmarks"] if "landmarks" in keys else None
     except PackError:
         raise
     except (ValueError, OSError) as exc:
@@ -512,7 +531,16 @@ def _load_bank(path: Path, latent_shape: tuple[int, ...]) -> tuple[np.ndarray, n
         raise PackError(f"{path}: male: bank needs references of both genders")
     if not np.all(np.isfinite(latents)):
         raise PackError(f"{path}: latents: contains NaN or inf")
-    return latents.astype(np.float32, copy=False), male
+    if landmarks is not None:
+        if landmarks.shape != (latents.shape[0], 5, 2) or landmarks.dtype not in (np.float32, np.float16, np.float64):
+            raise PackError(f"{path}: landmarks: must be float [N={latents.shape[0]}, 5, 2], got "
+                            f"{landmarks.dtype}{list(landmarks.shape)}")
+        landmarks = landmarks.astype(np.float32)
+        if np.isinf(landmarks).any():
+            raise PackError(f"{path}: landmarks: contains inf (NaN rows mark faces without landmarks)")
+        if np.isnan(landmarks).all():
+            raise PackError(f"{path}: landmarks: no face has landmarks")
+    return latents.astype(np.float32, copy=False), male, landmarks
 
 
 def _is_num(v: Any) -> bool:

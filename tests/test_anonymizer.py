@@ -57,6 +57,22 @@ def test_candidate_search_once_per_track(anon, sample):
     assert anon.stats["syntheses"] - before == k + 3  # one synthesis per face per frame after the search
 
 
+def test_reference_choice_gets_the_faces_landmarks_in_its_crop(shared_tiny_pack, sample):
+    # packs that weigh head pose compare these with their bank faces' landmarks (pridss_rt.fuse)
+    from pridss_rt import align
+
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
+        seen, choose = [], a.bank.choose
+        a.bank.choose = lambda z, p, k, landmarks=None: seen.append(landmarks) or choose(z, p, k, landmarks)
+        dets = a.detector.detect(sample)
+        _, faces = a.process(sample)
+    assert faces[0].status == "anonymized" and len(seen) == 1 and seen[0].shape == (5, 2)
+    tpl = a.pack.preprocess.template
+    m = align.similarity_transform(dets[0].landmarks, tpl)
+    np.testing.assert_allclose(seen[0], align.transform_points(m, dets[0].landmarks), atol=1e-4)
+    assert 0 < np.sqrt(((seen[0] - tpl) ** 2).sum(1).mean()) < a.max_align_error  # near, not on, the template
+
+
 def test_stable_output_on_a_static_scene(anon, sample):
     anon.reset()
     a, _ = anon.process(sample)

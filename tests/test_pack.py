@@ -151,3 +151,49 @@ def test_reference_pool_default_and_value(tiny_pack):
     assert load_pack(tiny_pack).reference_pool == 0
     edit_manifest(tiny_pack, lambda d: d.setdefault("defaults", {}).update(reference_pool=16))
     assert load_pack(tiny_pack).reference_pool == 16
+
+
+def _bank_with_landmarks(tiny_pack, lms):
+    def write(p):
+        z = np.load(p)
+        np.savez(p, latents=z["latents"], male=z["male"], landmarks=lms)
+    _rewrite(tiny_pack, "bank.npz", write, "bank")
+
+
+def test_bank_landmarks_and_pose_weight(tiny_pack):
+    pack = load_pack(tiny_pack)
+    assert pack.bank_landmarks() is None and pack.pose_weight == 0.0
+    lms = np.tile(np.asarray(pack.preprocess.template, np.float32), (6, 1, 1))
+    lms[2] = np.nan  # a bank face the detector missed
+    _bank_with_landmarks(tiny_pack, lms.astype(np.float16))
+    edit_manifest(tiny_pack, lambda d: d.setdefault("defaults", {}).update(pose_weight=0.5))
+    pack = load_pack(tiny_pack)
+    got = pack.bank_landmarks()
+    assert got.dtype == np.float32 and got.shape == (6, 5, 2) and np.isnan(got[2]).all()
+    np.testing.assert_allclose(got[0], pack.preprocess.template, atol=0.05)
+    assert pack.pose_weight == 0.5 and len(pack.bank()) == 2
+
+
+@pytest.mark.parametrize("lms, pattern", [
+    (np.zeros((6, 4, 2), np.float32), r"landmarks: must be float \[N=6, 5, 2\], got float32\[6, 4, 2\]"),
+    (np.zeros((6, 5, 2), np.int64), r"landmarks: must be float \[N=6, 5, 2\], got int64"),
+    (np.full((6, 5, 2), np.inf, np.float32), r"landmarks: contains inf"),
+    (np.full((6, 5, 2), np.nan, np.float32), r"landmarks: no face has landmarks"),
+])
+def test_bad_bank_landmarks(tiny_pack, lms, pattern):
+    _bank_with_landmarks(tiny_pack, lms)
+    with pytest.raises(PackError, match=r"bank\.npz: " + pattern):
+        load_pack(tiny_pack)
+
+
+@pytest.mark.parametrize("bad", [-0.5, "1", True, float("nan")])
+def test_pose_weight_must_be_a_non_negative_number(tiny_pack, bad):
+    edit_manifest(tiny_pack, lambda d: d.setdefault("defaults", {}).update(pose_weight=bad))
+    with pytest.raises(PackError, match=r"defaults\.pose_weight: must be a non-negative number"):
+        load_pack(tiny_pack)
+
+
+def test_pose_weight_needs_bank_landmarks(tiny_pack):
+    edit_manifest(tiny_pack, lambda d: d.setdefault("defaults", {}).update(pose_weight=1.0))
+    with pytest.raises(PackError, match=r"defaults\.pose_weight: is 1 but bank\.npz has no 'landmarks' array"):
+        load_pack(tiny_pack)

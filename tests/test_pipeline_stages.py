@@ -135,13 +135,51 @@ def test_reference_pool_spreads_candidates_over_the_closest_ranks():
     z = np.array([1.0, 0.0, 0.0], np.float32)
 
     def bank(pool):
-        return ReferenceBank(SimpleNamespace(bank=lambda: (latents, male), extras={}, reference_pool=pool))
+        return ReferenceBank(SimpleNamespace(bank=lambda: (latents, male), extras={}, reference_pool=pool,
+                                             pose_weight=0.0, preprocess=SimpleNamespace(template=TPL)))
 
     assert [rank_of[i] for i in bank(0).choose(z, 0.9, 5)] == [0, 1, 2, 3, 4]
     assert [rank_of[i] for i in bank(16).choose(z, 0.9, 5)] == [0, 4, 8, 11, 15]
     assert [rank_of[i] for i in bank(4).choose(z, 0.9, 5)] == [0, 1, 2, 3, 4]  # pool <= K: the K closest
     assert [rank_of[i] for i in bank(100).choose(z, 0.9, 3)] == [0, 14, 29]  # pool capped at the 30 there are
     assert male[bank(16).choose(z, 0.1, 5)].all() and len(bank(16).choose(z, 0.1, 5)) == 5
+
+
+TPL = np.array([[48.0, 60.0], [80.0, 60.0], [64.0, 80.0], [50.0, 94.0], [78.0, 94.0]], np.float32)  # eye distance 32
+
+
+def test_pose_weight_prefers_references_with_the_same_landmarks():
+    from types import SimpleNamespace
+
+    from pridss_rt.fuse import ReferenceBank
+
+    # 4 female references, latent similarity falling with the bank index: cos 1.00, 0.99, 0.98, 0.60
+    ang = np.arccos([1.0, 0.99, 0.98, 0.60])
+    latents = np.concatenate([np.stack([np.cos(ang), np.sin(ang), np.zeros(4)], 1), [[0.0, 0.0, 1.0]]]).astype(np.float32)
+    male = np.array([0, 0, 0, 0, 1], bool)
+    face = TPL + np.array([1.0, -2.0], np.float32)  # the original's landmarks in its crop
+    lms = np.stack([face + [8.0, 0.0],  # all 5 points 8 px off: 0.25 eye distances
+                    face + [0.0, 3.2],  # 0.1
+                    face,  # 0
+                    face]).astype(np.float32)
+    lms = np.concatenate([lms, np.full((1, 5, 2), np.nan, np.float32)])  # the male face: not found
+    z = np.array([1.0, 0.0, 0.0], np.float32)
+
+    def bank(w):
+        pk = SimpleNamespace(bank=lambda: (latents, male), bank_landmarks=lambda: lms, extras={}, reference_pool=0,
+                             pose_weight=w, preprocess=SimpleNamespace(template=TPL))
+        return ReferenceBank(pk)
+
+    np.testing.assert_allclose(bank(1.0).pose_distance(face, np.arange(4)), [0.25, 0.1, 0.0, 0.0], atol=1e-6)
+    assert list(bank(0.0).choose(z, 0.9, 4, face)) == [0, 1, 2, 3]  # weight 0: similarity only
+    # score = cos - w * d: w = 1 -> 0.75, 0.89, 0.98, 0.60; w = 0.1 -> 0.975, 0.98, 0.98, 0.60 (stable tie)
+    assert list(bank(1.0).choose(z, 0.9, 4, face)) == [2, 1, 0, 3]
+    assert list(bank(0.1).choose(z, 0.9, 4, face)) == [1, 2, 0, 3]
+    assert list(bank(1.0).choose(z, 0.9, 4, None)) == [0, 1, 2, 3]  # no landmarks for this face
+    assert list(bank(1.0).choose(z, 0.9, 4, np.full((5, 2), np.nan))) == [0, 1, 2, 3]
+    # a bank face without landmarks gets the largest distance of the pool
+    both = np.array([0, 4])
+    np.testing.assert_allclose(bank(1.0).pose_distance(face, both), [0.25, 0.25], atol=1e-6)
 
 
 def test_mask_fusion_keeps_identity_elements(shared_tiny_pack):

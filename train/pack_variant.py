@@ -39,6 +39,11 @@ def main():
     ap.add_argument('--bank_dtype', default='float32', choices=['float32', 'float16'])
     ap.add_argument('--bank_compress', type=int, default=0, help='1: write bank.npz zip-deflated '
                     '(np.savez_compressed; float16 latents shrink ~7 %%, the loader reads both)')
+    ap.add_argument('--bank_landmarks', type=int, default=0, help='1: store the bank faces\' 5 landmarks in '
+                    'crop pixels (found by the runtime\'s MTCNN, train/crop_landmarks.py) as bank.npz '
+                    '"landmarks", for head-pose-aware reference choice (needs --bank_per_gender)')
+    ap.add_argument('--pose_weight', type=float, default=None, help='defaults.pose_weight of the pack: weight '
+                    'of the landmark distance in the reference choice (pridss_rt.fuse.ReferenceBank; 0 = off)')
     ap.add_argument('--soft_ring', type=float, default=None, help='fusion-mask value on the cells touching the identity region')
     ap.add_argument('--match', default=None, choices=['ring', 'core', 'map'],
                     help='reference_match extra: ring = context cells within 2 cells of the identity region '
@@ -53,6 +58,8 @@ def main():
     ap.add_argument('--version', default=None, help='pack version to write into pack.json')
     ap.add_argument('--seed', type=int, default=3)
     a = ap.parse_args()
+    if a.bank_landmarks and not a.bank_per_gender:
+        sys.exit('--bank_landmarks needs --bank_per_gender (the bank faces are re-drawn and re-encoded)')
     if os.path.abspath(a.out) == os.path.abspath(a.pack):
         sys.exit('--out must differ from --pack')
     os.makedirs(a.out, exist_ok=True)
@@ -114,8 +121,13 @@ def main():
         store = lat.astype(a.bank_dtype)
         info['bank_max_abs_rounding'] = float(np.abs(store.astype(np.float32) - lat).max())
         info['bank_max_abs_latent'] = float(np.abs(lat).max())
-        (np.savez_compressed if a.bank_compress else np.savez)(P(man['bank']['file']), latents=store,
-                                                                 male=male[sel].astype(np.uint8))
+        arrays = dict(latents=store, male=male[sel].astype(np.uint8))
+        if a.bank_landmarks:
+            from crop_landmarks import crop_landmarks
+            lm = crop_landmarks(imgs[sel])
+            arrays['landmarks'] = lm
+            info['bank_landmarks_found'] = f'{int(np.isfinite(lm[:, 0, 0]).sum())} / {len(lm)}'
+        (np.savez_compressed if a.bank_compress else np.savez)(P(man['bank']['file']), **arrays)
         man['bank']['sha256'] = sha(P(man['bank']['file']))
         info['bank'] = f'{len(sel)} references ({a.bank_per_gender} per gender), {a.bank_dtype}, seed {a.seed}'
     region = 'v3'
@@ -155,6 +167,9 @@ def main():
         info['match'] = a.match
     if a.version:
         man['version'] = a.version
+    if a.pose_weight is not None:
+        man.setdefault('defaults', {})['pose_weight'] = a.pose_weight
+        info['pose_weight'] = a.pose_weight
     if a.reference_pool is not None:
         man.setdefault('defaults', {})['reference_pool'] = a.reference_pool
         info['reference_pool'] = a.reference_pool

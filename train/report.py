@@ -31,6 +31,11 @@ Definitions
   patches, proportions); 'swap' variant: the context-swapped faces. Lower is better. Because references close
   to the original also lower it, it is repeated against the reconstructions of as many *other* val faces
   (coherence_fid_anonymized_vs_other_recon; fid_recon_vs_other_recon is the floor for two such sets).
+- Head pose (packs whose bank stores landmarks): the val faces' 5 landmarks in crop pixels, found by the
+  runtime's MTCNN (--landmarks, made by train/crop_landmarks.py), are passed to the runtime's reference
+  choice like the Anonymizer passes a live face's; reference_pose_distance = mean RMS landmark distance
+  (in template eye distances) between each face and its chosen reference. --pose_weight overrides the
+  pack's defaults.pose_weight (experiments; --refs top only).
 - Independent attacker (--attacker, default runs/attacker/attacker_gender.onnx of train/train_attacker.py
   when it exists): gender AUC on the originals and on the anonymized crops; it did not take part in the
   candidate selection, unlike the pack's own classifier.
@@ -122,6 +127,10 @@ def main():
                          'most similar ones, chosen by the runtime itself (pridss_rt.fuse.ReferenceBank, what '
                          'Anonymizer does); random: K drawn from all opposite-gender bank faces')
     ap.add_argument('--pool', type=int, default=16)
+    ap.add_argument('--landmarks', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
+                                                        'landmarks_val.npy'),
+                    help='val crops\' landmarks (train/crop_landmarks.py --split val); used when the bank has landmarks')
+    ap.add_argument('--pose_weight', type=float, default=None, help='override the pack\'s defaults.pose_weight')
     ap.add_argument('--fid_model', default=os.path.expanduser('~/.cache/pridss-rt/inception_fid.onnx'))
     ap.add_argument('--attacker', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
                                                        'attacker', 'attacker_gender.onnx'))
@@ -173,12 +182,26 @@ def main():
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
         from pridss_rt.fuse import ReferenceBank
         from pridss_rt.pack import load_pack
-        rbank = ReferenceBank(load_pack(a.pack))
+        rpack = load_pack(a.pack)
+        if a.pose_weight is not None:
+            rpack.defaults['pose_weight'] = a.pose_weight
+        rbank = ReferenceBank(rpack)
         R['pool'] = rbank.pool  # defaults.reference_pool of the pack (0: the K closest)
+        R['pose_weight'] = rbank.pose_weight
+    lm_val = None
+    if 'landmarks' in bank.files:
+        if not os.path.isfile(a.landmarks):
+            sys.exit(f'{a.landmarks}: missing; the pack\'s bank has landmarks, make the val faces\' with '
+                     f'python train/crop_landmarks.py --split val --out {a.landmarks}')
+        lm_val = np.load(a.landmarks)[sel]
+        blm = bank['landmarks'].astype(np.float32)
+        if a.refs == 'top' and rbank.landmarks is None:
+            rbank.landmarks = blm  # for reference_pose_distance only (pose_weight 0 does not use it)
+        R['landmarks_found'] = int(np.isfinite(lm_val[:, 0, 0]).sum())
     for i in range(len(sel)):
         pool = bidx_f if p_orig[i] >= 0.5 else bidx_m
         if a.refs == 'top':
-            refs = rbank.choose(z[i], float(p_orig[i]), a.k)
+            refs = rbank.choose(z[i], float(p_orig[i]), a.k, None if lm_val is None else lm_val[i])
         else:
             if a.refs == 'nearest':
                 pool = pool[np.argsort(-(bd[pool] @ zd[i]))[:a.pool]]
@@ -191,6 +214,10 @@ def main():
         chosen_u8[i] = cu8[j]; chosen_ref[i] = refs[j]; p_anon[i] = pc[j]; sim_anon[i] = s[j]
         swap_u8[i] = cu8[0]  # first reference (drawn at random; the closest with --refs top): context swap
     lab = male[sel]
+    if lm_val is not None and a.refs == 'top':
+        ok = np.isfinite(lm_val[:, 0, 0])
+        R['reference_pose_distance'] = float(np.mean([rbank.pose_distance(lm_val[i], chosen_ref[i:i + 1])[0]
+                                                      for i in np.flatnonzero(ok)]))
     R['swap_reference'] = 'closest' if a.refs == 'top' else 'first drawn'
     R['gender_auc_original_subset'] = roc_auc(p_orig, lab)
     R['gender_auc_anonymized'] = roc_auc(p_anon, lab)
