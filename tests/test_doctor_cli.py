@@ -16,7 +16,7 @@ def test_doctor_json_reports_pack_backends_and_next_steps(shared_tiny_pack, caps
     report = json.loads(capsys.readouterr().out)
     assert rc == 0
     p = report["packs"]["tiny"]
-    assert p["ok"] and p["bank"] == {"total": 6, "male": 3, "female": 3} and p["latent_shape"] == [32]
+    assert p["ok"] and p["bank"] == {"total": 6, "male": 3, "female": 3, "with_landmarks": 0} and p["pose_weight"] == 0.0 and p["latent_shape"] == [32]
     assert report["backends"]["ort-cpu"]["available"] is True
     assert set(report["backends"]) == {"trt", "ort-trt", "ort-cuda", "ort-cpu"}
     assert report["engines"] == [] and report["next"]
