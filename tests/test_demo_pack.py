@@ -55,6 +55,34 @@ def test_sample_face_is_replaced_recognizably(anon):
     assert (out[mask] == frame[mask]).all()
 
 
+def test_demo_bank_landmarks_drive_a_pose_aware_choice(anon):
+    pack = anon.pack
+    lms = pack.bank_landmarks()
+    found = np.isfinite(lms[:, 0, 0])
+    assert pack.pose_weight > 0 and found.mean() >= 0.98
+    # measured on the bank crops like the template on 2,000 train crops: their mean is the template
+    assert np.abs(lms[found].mean(0) - pack.preprocess.template).max() < 1.5
+    # on the sample face, weighing pose brings the candidates' landmarks closer than latent similarity alone
+    from pridss_rt import align
+    from pridss_rt.encode import encode
+
+    frame = read_image(SAMPLE)
+    det = anon.detector.detect(frame)[0]
+    m = align.similarity_transform(det.landmarks, pack.preprocess.template)
+    crop = align.warp_crops(frame, [m], pack.preprocess)
+    z = encode(anon.nets, crop)[0]
+    face = align.transform_points(m, det.landmarks)
+    bank = anon.bank
+    with_pose = bank.choose(z, 0.9, 5, face)
+    w, bank.pose_weight = bank.pose_weight, 0.0
+    try:
+        latent_only = bank.choose(z, 0.9, 5, face)
+    finally:
+        bank.pose_weight = w
+    d_pose, d_lat = bank.pose_distance(face, with_pose).mean(), bank.pose_distance(face, latent_only).mean()
+    assert d_pose < d_lat, (d_pose, d_lat)
+
+
 def test_steady_state_one_synthesis_per_face(anon):
     frame = read_image(SAMPLE)
     anon.reset()

@@ -95,3 +95,35 @@ def test_pack_variant_exports_another_identity_embedder(tmp_path):
     got = sess.run(None, {"image": x})[0]
     assert got.shape == (3, 128) and np.abs(got - want).max() < 1e-4
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_pack_variant_sets_the_pose_weight(tmp_path):
+    out = tmp_path / "pose"
+    run("train/pack_variant.py", "--pack", DEMO, "--out", out, "--pose_weight", "2.5", "--description", "d")
+    pack = load_pack(out)
+    assert pack.pose_weight == 2.5 and pack.description == "d"
+    assert (out / "bank.npz").read_bytes() == (DEMO / "bank.npz").read_bytes()
+    r = subprocess.run([sys.executable, "train/pack_variant.py", "--pack", DEMO, "--out", tmp_path / "x",
+                        "--bank_landmarks", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "--bank_landmarks needs --bank_per_gender" in r.stderr
+
+
+def test_crop_landmarks_maps_the_detector_back_to_crop_pixels():
+    # a synthetic crop whose face we know: the package's sample face, aligned to the demo template
+    from crop_landmarks import crop_landmarks
+
+    from pridss_rt import align
+    from pridss_rt.detect import MTCNNDetector
+    from pridss_rt.media import SAMPLE, read_image
+
+    pack = load_pack(DEMO)
+    frame = read_image(SAMPLE)
+    det = MTCNNDetector(threads=1).detect(frame)[0]
+    m = align.similarity_transform(det.landmarks, pack.preprocess.template)
+    crop = align.warp_crops(frame, [m], pack.preprocess)
+    rgb = align.to_uint8(crop, pack.preprocess)[..., ::-1]  # (1, 128, 128, 3) BGR -> RGB
+    got = crop_landmarks(rgb)[0]
+    want = align.transform_points(m, det.landmarks)  # where the frame's landmarks land in the crop
+    assert np.all(np.isfinite(got)) and np.abs(got - want).max() < 1.5, (got, want)  # 0.77 px measured
+    blank = crop_landmarks(np.full((1, 128, 128, 3), 127, np.uint8))
+    assert np.isnan(blank).all()  # no face: NaN, never a guess

@@ -33,6 +33,15 @@ def soft_text(man):
             else '')
 
 
+def pose_text(R):
+    w = R.get('pose_weight') or 0
+    if not w:
+        return ''
+    return (f'; closeness = latent similarity - {w:g} x the RMS distance between the 5 landmarks of the face and '
+            f'of the reference in their crops, in template eye distances (head-pose-aware choice; mean distance '
+            f'to the chosen reference {R["reference_pose_distance"]:.3f})')
+
+
 def card(R, man, train_info, len_bank, grid_note):
     id_share = R['identity_area_share']
     f = lambda k, d=3: f'{R[k]:.{d}f}'
@@ -77,7 +86,7 @@ ArcFace); use `export/make_pack.py` with official weights for research-grade res
 {train_info}
 
 ## Metrics (val, `python train/report.py --pack pridss_rt/packs/demo --n {R['n_loop']} --refs {R.get('refs', 'random')}`)
-PriDSS loop: references = {R.get('refs', 'random')} ({REFS.get(R.get('refs'), REFS['random']).format(pool=R.get('pool'))}), lowest PIC kept.
+PriDSS loop: references = {R.get('refs', 'random')} ({REFS.get(R.get('refs'), REFS['random']).format(pool=R.get('pool'))}{pose_text(R)}), lowest PIC kept.
 
 | metric | value |
 | --- | --- |

@@ -56,6 +56,7 @@ def main():
                     help='defaults.reference_pool of the pack: K candidates spread over the ranks of this many '
                          'closest references (pridss_rt.fuse.ReferenceBank); 0 = the K closest')
     ap.add_argument('--version', default=None, help='pack version to write into pack.json')
+    ap.add_argument('--description', default=None, help='pack description to write into pack.json')
     ap.add_argument('--seed', type=int, default=3)
     a = ap.parse_args()
     if a.bank_landmarks and not a.bank_per_gender:
@@ -167,6 +168,8 @@ def main():
         info['match'] = a.match
     if a.version:
         man['version'] = a.version
+    if a.description:
+        man['description'] = a.description
     if a.pose_weight is not None:
         man.setdefault('defaults', {})['pose_weight'] = a.pose_weight
         info['pose_weight'] = a.pose_weight

@@ -26,7 +26,7 @@ python train/export_pack.py --ae runs/ae3/ckpt.pt --gender runs/gender/ckpt.pt -
 # cells + 2-cell ring, K spread over the 16 closest references
 python train/pack_variant.py --pack runs/pack_demo --out runs/pack_demo_110 --bank_per_gender 400 --bank_dtype float16 \
     --match core --reference_pool 16 --version 1.1.0
-# pack 1.2.0 (installed): stage F = identity region without the brows (brows from the reference), encoder +
+# pack 1.2.0: stage F = identity region without the brows (brows from the reference), encoder +
 # synthesis fine-tuned 600 steps for it; a stronger identity embedder (width 32, 64 px, 16 epochs) so that the
 # anonymized faces still verify against their originals (EER bar); bank re-encoded, stored zip-deflated
 $N python train/train_ae.py --init runs/ae3/ckpt.pt --region nobrow --pairs nn --nn_prob 0.9 --batch 16 --steps 600 \
@@ -35,7 +35,12 @@ $N python train/train_cls.py --task identity --width 32 --size 64 --epochs 16 --
 python train/pack_variant.py --pack runs/pack_demo_110 --out runs/pack_120 --ae runs/ae5_nobrow/ckpt.pt \
     --bank_per_gender 400 --bank_dtype float16 --bank_compress 1 --region nobrow --match core --reference_pool 16 \
     --identity runs/identity_w32s64/ckpt.pt --version 1.2.0
-python train/report.py --pack runs/pack_120 --n 1000 --out runs/report.json --grid runs/grid.png
-python train/install_pack.py --pack runs/pack_120 --report runs/report.json
+# pack 1.3.0 (installed): 1.2.0 + the bank faces' landmarks and a head-pose-aware reference choice
+python train/crop_landmarks.py --split val --out runs/landmarks_val.npy
+python train/pack_variant.py --pack runs/pack_120 --out runs/pack_130 --bank_per_gender 400 --bank_dtype float16 \
+    --bank_compress 1 --bank_landmarks 1 --pose_weight 10 --version 1.3.0 \
+    --description "Small demo PriDSS pack trained in this repo (train/): spatial-latent autoencoder (48x16x16 map + 64-d style = 12352 values); identity cells (eyes without the brows, nose, mouth) kept from the original; context cells (brows, forehead, skin, jaw, hair, background) + style from an opposite-gender reference chosen by latent similarity and head pose (bank landmarks); small CNN gender classifier and identity embedder."
+python train/report.py --pack runs/pack_130 --n 1000 --out runs/report.json --grid runs/grid.png
+python train/install_pack.py --pack runs/pack_130 --report runs/report.json
 # independent gender attacker for pridss-rt eval --extra-attacker (not part of the pack)
 $N python train/train_attacker.py --epochs 3 --out runs/attacker
