@@ -516,14 +516,25 @@ def _load_bank(path: Path, latent_shape: tuple[int, ...]) -> tuple[np.ndarray, n
             latents = z["latents"]
             male = z["male"]
             landmarks = z["landmarks"] if "landmarks" in keys else None
+            scale = z["scale"] if "scale" in keys else None
     except PackError:
         raise
     except (ValueError, OSError) as exc:
         raise PackError(f"{path}: cannot read bank (needs pickle or is malformed): {exc}") from None
-    if latents.dtype not in (np.float32, np.float16):
-        raise PackError(f"{path}: latents: dtype must be float32 or float16, got {latents.dtype}")
+    if latents.dtype not in (np.float32, np.float16, np.int8):
+        raise PackError(f"{path}: latents: dtype must be float32, float16 or int8, got {latents.dtype}")
     if latents.ndim < 2 or tuple(latents.shape[1:]) != latent_shape:
         raise PackError(f"{path}: latents: shape {list(latents.shape)} does not match [N, {', '.join(map(str, latent_shape))}]")
+    if latents.dtype == np.int8:  # symmetric quantization: value = int8 * scale (one scale per latent element)
+        if scale is None:
+            raise PackError(f"{path}: scale: int8 latents need a 'scale' array of the latent's shape")
+        if tuple(scale.shape) != latent_shape or scale.dtype not in (np.float32, np.float16):
+            raise PackError(f"{path}: scale: must be float {list(latent_shape)}, got {scale.dtype}{list(scale.shape)}")
+        if not np.all(np.isfinite(scale)) or (scale < 0).any():
+            raise PackError(f"{path}: scale: must be finite and non-negative")
+        latents = latents.astype(np.float32) * scale.astype(np.float32)
+    elif scale is not None:
+        raise PackError(f"{path}: scale: only int8 latents take a scale (latents are {latents.dtype})")
     if male.shape != (latents.shape[0],) or male.dtype.kind not in "biu":
         raise PackError(f"{path}: male: must be a bool/int vector of length N={latents.shape[0]}, got {male.dtype}{list(male.shape)}")
     male = male.astype(bool)

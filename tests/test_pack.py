@@ -96,7 +96,7 @@ def test_bank_shape_mismatch(tiny_pack):
 def test_bank_dtype_mismatch(tiny_pack):
     _rewrite(tiny_pack, "bank.npz", lambda p: np.savez(p, latents=np.zeros((2, LATENT), np.float64),
                                                         male=np.array([1, 0], np.uint8)), "bank")
-    with pytest.raises(PackError, match=r"latents: dtype must be float32 or float16, got float64"):
+    with pytest.raises(PackError, match=r"latents: dtype must be float32, float16 or int8, got float64"):
         load_pack(tiny_pack)
 
 
@@ -196,4 +196,31 @@ def test_pose_weight_must_be_a_non_negative_number(tiny_pack, bad):
 def test_pose_weight_needs_bank_landmarks(tiny_pack):
     edit_manifest(tiny_pack, lambda d: d.setdefault("defaults", {}).update(pose_weight=1.0))
     with pytest.raises(PackError, match=r"defaults\.pose_weight: is 1 but bank\.npz has no 'landmarks' array"):
+        load_pack(tiny_pack)
+
+
+def test_int8_bank_is_dequantized_with_its_scale(tiny_pack):
+    want, male = load_pack(tiny_pack).bank()
+    scale = (np.abs(want).max(0) / 127.0).astype(np.float32)
+    q = np.clip(np.round(want / np.where(scale > 0, scale, 1)), -127, 127).astype(np.int8)
+    _rewrite(tiny_pack, "bank.npz", lambda p: np.savez_compressed(p, latents=q, male=male, scale=scale), "bank")
+    got, male2 = load_pack(tiny_pack).bank()
+    assert got.dtype == np.float32 and (male2 == male).all()
+    np.testing.assert_allclose(got, q.astype(np.float32) * scale, rtol=0, atol=0)
+    assert np.abs(got - want).max() <= scale.max() / 2 + 1e-7  # symmetric rounding: at most half a step
+
+
+@pytest.mark.parametrize("arrays, pattern", [
+    (lambda q, s: dict(latents=q), r"scale: int8 latents need a 'scale' array"),
+    (lambda q, s: dict(latents=q, scale=s[:5]), r"scale: must be float \[32\], got float32\[5\]"),
+    (lambda q, s: dict(latents=q, scale=-s), r"scale: must be finite and non-negative"),
+    (lambda q, s: dict(latents=q.astype(np.float32), scale=s), r"scale: only int8 latents take a scale"),
+    (lambda q, s: dict(latents=q.astype(np.int16), scale=s), r"latents: dtype must be float32, float16 or int8"),
+])
+def test_bad_int8_bank(tiny_pack, arrays, pattern):
+    male = np.array([1, 0, 1, 0, 1, 0], np.uint8)
+    q = np.ones((6, LATENT), np.int8)
+    s = np.full(LATENT, 0.01, np.float32)
+    _rewrite(tiny_pack, "bank.npz", lambda p: np.savez(p, male=male, **arrays(q, s)), "bank")
+    with pytest.raises(PackError, match=r"bank\.npz: " + pattern):
         load_pack(tiny_pack)
