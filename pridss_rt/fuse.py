@@ -44,6 +44,8 @@ class ReferenceBank:
                 raise PackError(f"{pack.extras['reference_match']}: reference_match must be a non-zero mask "
                                 f"of the latent's shape {list(self.shape)}")
             self.match = w
+        # only the compared elements are kept (the demo pack compares 44 % of its latent): less memory
+        self._cols = np.flatnonzero(self.match) if self.match is not None else slice(None)
         keyed = self._key(self.latents)
         self._unit = keyed / np.maximum(np.linalg.norm(keyed, axis=1, keepdims=True), 1e-12)
         self.pose_weight = pack.pose_weight
@@ -52,7 +54,8 @@ class ReferenceBank:
         self._eye_dist = float(np.linalg.norm(tpl[1] - tpl[0]))
 
     def _key(self, z: np.ndarray) -> np.ndarray:
-        return z * self.match if self.match is not None else z
+        """The compared elements of latents ``z`` ([..., D]), weighted by ``reference_match``."""
+        return z[..., self._cols] * self.match[self._cols] if self.match is not None else z
 
     def __len__(self) -> int:
         return len(self.male)

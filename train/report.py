@@ -141,8 +141,11 @@ def main():
     enc, syn = sess(P('encoder.onnx')), sess(P('synthesis.onnx'))
     gen, idn = sess(P('gender.onnx')), sess(P('identity.onnx'))
     mask = np.load(P('fusion_mask.npy'))
-    bank = np.load(P('bank.npz'))
-    blat, bmale = bank['latents'].astype(np.float32), bank['male'].astype(bool)
+    bank = np.load(P('bank.npz'), allow_pickle=False)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+    from pridss_rt.pack import load_pack
+    blat, bmale = load_pack(a.pack).bank()  # as the runtime reads it: validated, float16/int8 -> float32
+    blat = blat.reshape(len(blat), -1)
     imgs, meta = load_cache('val')
     male, ident = meta['male'].astype(bool), meta['identity']
     rng = np.random.default_rng(a.seed)
