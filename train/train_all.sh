@@ -35,12 +35,16 @@ $N python train/train_cls.py --task identity --width 32 --size 64 --epochs 16 --
 python train/pack_variant.py --pack runs/pack_demo_110 --out runs/pack_120 --ae runs/ae5_nobrow/ckpt.pt \
     --bank_per_gender 400 --bank_dtype float16 --bank_compress 1 --region nobrow --match core --reference_pool 16 \
     --identity runs/identity_w32s64/ckpt.pt --version 1.2.0
-# pack 1.3.0 (installed): 1.2.0 + the bank faces' landmarks and a head-pose-aware reference choice
+# pack 1.3.0: 1.2.0 + the bank faces' landmarks and a head-pose-aware reference choice
 python train/crop_landmarks.py --split val --out runs/landmarks_val.npy
 python train/pack_variant.py --pack runs/pack_120 --out runs/pack_130 --bank_per_gender 400 --bank_dtype float16 \
     --bank_compress 1 --bank_landmarks 1 --pose_weight 10 --version 1.3.0 \
     --description "Small demo PriDSS pack trained in this repo (train/): spatial-latent autoencoder (48x16x16 map + 64-d style = 12352 values); identity cells (eyes without the brows, nose, mouth) kept from the original; context cells (brows, forehead, skin, jaw, hair, background) + style from an opposite-gender reference chosen by latent similarity and head pose (bank landmarks); small CNN gender classifier and identity embedder."
-python train/report.py --pack runs/pack_130 --n 1000 --out runs/report.json --grid runs/grid.png
-python train/install_pack.py --pack runs/pack_130 --report runs/report.json
+# pack 1.4.0 (installed): the bank doubled to 1,600 faces, stored in int8
+python train/pack_variant.py --pack runs/pack_130 --out runs/pack_140 --bank_per_gender 800 --bank_dtype int8 \
+    --bank_compress 1 --bank_landmarks 1 --pose_weight 10 --version 1.4.0 \
+    --description "Small demo PriDSS pack trained in this repo (train/): spatial-latent autoencoder (48x16x16 map + 64-d style = 12352 values); identity cells (eyes without the brows, nose, mouth) kept from the original; context cells (brows, forehead, skin, jaw, hair, background) + style from an opposite-gender reference of a 1,600-face bank (int8) chosen by latent similarity and head pose (bank landmarks); small CNN gender classifier and identity embedder."
+python train/report.py --pack runs/pack_140 --n 1000 --out runs/report.json --grid runs/grid.png
+python train/install_pack.py --pack runs/pack_140 --report runs/report.json
 # independent gender attacker for pridss-rt eval --extra-attacker (not part of the pack)
 $N python train/train_attacker.py --epochs 3 --out runs/attacker
