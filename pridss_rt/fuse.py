@@ -47,7 +47,10 @@ class ReferenceBank:
         # only the compared elements are kept (the demo pack compares 44 % of its latent): less memory
         self._cols = np.flatnonzero(self.match) if self.match is not None else slice(None)
         keyed = self._key(self.latents)
-        self._unit = keyed / np.maximum(np.linalg.norm(keyed, axis=1, keepdims=True), 1e-12)
+        unit = keyed / np.maximum(np.linalg.norm(keyed, axis=1, keepdims=True), 1e-12)
+        # one contiguous block per gender: a search is one matrix-vector product, no row gathering
+        self._pools = {g: np.flatnonzero(self.male == g) for g in (False, True)}
+        self._units = {g: np.ascontiguousarray(unit[p]) for g, p in self._pools.items()}
         self.pose_weight = pack.pose_weight
         self.landmarks = pack.bank_landmarks() if self.pose_weight > 0 else None
         tpl = pack.preprocess.template
@@ -74,10 +77,10 @@ class ReferenceBank:
         """Indices of ``k`` opposite-gender references close to latent ``z`` (closest first): the ``k``
         closest, or ``k`` spread evenly over the ranks of the ``reference_pool`` closest. ``landmarks``:
         the original's 5 points in its aligned crop (pixels), used when the pack weighs head pose."""
-        want_male = p_male < 0.5
-        pool = np.flatnonzero(self.male == want_male)
+        want_male = bool(p_male < 0.5)
+        pool = self._pools[want_male]
         zf = self._key(z.reshape(-1))
-        sims = self._unit[pool] @ (zf / max(np.linalg.norm(zf), 1e-12))
+        sims = self._units[want_male] @ (zf / max(np.linalg.norm(zf), 1e-12))
         if self.landmarks is not None and landmarks is not None and np.all(np.isfinite(landmarks)):
             sims = sims - self.pose_weight * self.pose_distance(landmarks, pool)
         order = np.argsort(-sims, kind="stable")
