@@ -160,18 +160,19 @@ class ModelPack:
         """Weight of the head-pose (landmark) distance in the reference choice (0: latent similarity only)."""
         return float(self.defaults.get("pose_weight", 0.0))
 
-    def bank(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(latents [N, *latent_shape] float32, male [N] bool)`` of the reference bank."""
+    def _bank_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         if self._bank is None:
             self._bank = _load_bank(self.bank_path, self.latent_shape)
-        return self._bank[:2]
+        return self._bank
+
+    def bank(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(latents [N, *latent_shape] float32, male [N] bool)`` of the reference bank."""
+        return self._bank_arrays()[:2]
 
     def bank_landmarks(self) -> np.ndarray | None:
         """``[N, 5, 2]`` float32 crop-pixel landmarks of the bank faces (NaN rows: not found), or None
         when the bank has none."""
-        if self._bank is None:
-            self._bank = _load_bank(self.bank_path, self.latent_shape)
-        return self._bank[2]
+        return self._bank_arrays()[2]
 
     def fusion_mask(self) -> np.ndarray:
         """The static fusion mask (latent shape, float32 in [0,1]; 1 = keep the original)."""
