@@ -141,11 +141,13 @@ def main():
     enc, syn = sess(P('encoder.onnx')), sess(P('synthesis.onnx'))
     gen, idn = sess(P('gender.onnx')), sess(P('identity.onnx'))
     mask = np.load(P('fusion_mask.npy'))
-    bank = np.load(P('bank.npz'), allow_pickle=False)
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+    from pridss_rt.fuse import ReferenceBank
     from pridss_rt.pack import load_pack
-    blat, bmale = load_pack(a.pack).bank()  # as the runtime reads it: validated, float16/int8 -> float32
+    rpack = load_pack(a.pack)  # the bank as the runtime reads it: validated, float16/int8 -> float32
+    blat, bmale = rpack.bank()
     blat = blat.reshape(len(blat), -1)
+    blm = rpack.bank_landmarks()
     imgs, meta = load_cache('val')
     male, ident = meta['male'].astype(bool), meta['identity']
     rng = np.random.default_rng(a.seed)
@@ -182,22 +184,17 @@ def main():
         bd = blat[:, rm]; bd = bd / np.linalg.norm(bd, axis=1, keepdims=True)
         zd = z[:, rm]; zd = zd / np.linalg.norm(zd, axis=1, keepdims=True)
     if a.refs == 'top':
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-        from pridss_rt.fuse import ReferenceBank
-        from pridss_rt.pack import load_pack
-        rpack = load_pack(a.pack)
         if a.pose_weight is not None:
             rpack.defaults['pose_weight'] = a.pose_weight
         rbank = ReferenceBank(rpack)
         R['pool'] = rbank.pool  # defaults.reference_pool of the pack (0: the K closest)
         R['pose_weight'] = rbank.pose_weight
     lm_val = None
-    if 'landmarks' in bank.files:
+    if blm is not None:
         if not os.path.isfile(a.landmarks):
             sys.exit(f'{a.landmarks}: missing; the pack\'s bank has landmarks, make the val faces\' with '
                      f'python train/crop_landmarks.py --split val --out {a.landmarks}')
         lm_val = np.load(a.landmarks)[sel]
-        blm = bank['landmarks'].astype(np.float32)
         if a.refs == 'top' and rbank.landmarks is None:
             rbank.landmarks = blm  # for reference_pose_distance only (pose_weight 0 does not use it)
         R['landmarks_found'] = int(np.isfinite(lm_val[:, 0, 0]).sum())
