@@ -127,3 +127,35 @@ def test_crop_landmarks_maps_the_detector_back_to_crop_pixels():
     assert np.all(np.isfinite(got)) and np.abs(got - want).max() < 1.5, (got, want)  # 0.77 px measured
     blank = crop_landmarks(np.full((1, 128, 128, 3), 127, np.uint8))
     assert np.isnan(blank).all()  # no face: NaN, never a guess
+
+
+def test_runtime_pairs_rank_references_like_the_runtime():
+    # stage G trains on the pairs the runtime would choose: the bank's own faces, ranked by
+    # train/runtime_pairs.rank_pairs, must come out in ReferenceBank.choose's order (pose term included,
+    # faces without landmarks included)
+    from runtime_pairs import pose_distance, rank_pairs
+
+    from pridss_rt.fuse import ReferenceBank
+
+    pack = load_pack(DEMO)
+    bank = ReferenceBank(pack)
+    assert bank.landmarks is not None and bank.pose_weight > 0 and bank.pool == 16
+    keys = bank._key(bank.latents)
+    keys = keys / np.linalg.norm(keys, axis=1, keepdims=True)
+    lm = bank.landmarks
+    eye = float(np.linalg.norm(pack.preprocess.template[1] - pack.preprocess.template[0]))
+    nbr, score = rank_pairs(keys, bank.male, lm, bank.pose_weight, eye, 16, chunk=300)
+    assert (bank.male[nbr] != bank.male[:, None]).all() and np.all(np.diff(score, axis=1) <= 0)
+    missing = np.flatnonzero(~np.isfinite(lm[:, 0, 0]))
+    assert len(missing) > 0
+    rng = np.random.default_rng(0)
+    for i in np.r_[missing[:3], rng.choice(len(lm), 12, replace=False)]:
+        got = bank.choose(bank.latents[i], 1.0 if bank.male[i] else 0.0, 16, lm[i])
+        assert list(got) == list(nbr[i]), i
+    # pose distance by hand: one point moved by 3 eye distances -> RMS = 3 / sqrt(5)
+    a = np.tile(np.asarray(pack.preprocess.template, np.float32), (1, 1, 1))
+    b = a.copy(); b[0, 2, 0] += 3 * eye
+    c = np.full_like(a, np.nan)
+    d = pose_distance(np.r_[a, c], np.r_[a, b, c], eye)
+    assert np.allclose(d[0], [0, 3 / np.sqrt(5), 3 / np.sqrt(5)], atol=1e-6)  # no landmarks: the row's max
+    assert np.all(d[1] == 0)  # a query without landmarks is ranked by similarity alone

@@ -76,10 +76,13 @@ def main():
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--out', default='runs/ae')
     ap.add_argument('--resume', default='')
-    ap.add_argument('--pairs', default='batch', choices=['batch', 'nn'],
+    ap.add_argument('--pairs', default='batch', choices=['batch', 'nn', 'runtime'],
                     help="batch: reference = random opposite-gender face of the batch; nn: with prob. "
                          "--nn_prob a random one of the 32 opposite-gender faces with the most similar "
-                         "pose/skin around the identity region (common.pixel_ring_descriptor)")
+                         "pose/skin around the identity region (common.pixel_ring_descriptor); runtime: the same "
+                         "with the neighbours of --pairs_file (train/runtime_pairs.py: the runtime's own "
+                         "reference ranking, latent similarity and head pose)")
+    ap.add_argument('--pairs_file', default='runs/pairs_train.npz')
     ap.add_argument('--nn_prob', type=float, default=0.75)
     ap.add_argument('--init', default='', help='start from the weights of this checkpoint (fresh optimizer and schedule)')
     ap.add_argument('--stop_at', type=int, default=0, help='stop (and save) after this many steps of the schedule')
@@ -120,6 +123,10 @@ def main():
     if a.pairs == 'nn':
         from common import pixel_ring_descriptor, opposite_gender_neighbours
         nbr = opposite_gender_neighbours(pixel_ring_descriptor(imgs, region=a.region), male, k=32)
+    elif a.pairs == 'runtime':
+        nbr = np.load(a.pairs_file, allow_pickle=False)['neighbours']
+        if len(nbr) != len(imgs) or (male[nbr] == male[:, None]).any():
+            sys.exit(f'{a.pairs_file}: not opposite-gender neighbours of this train split')
     log = open(os.path.join(a.out, 'log.txt'), 'a')
     t0 = time.time()
     for step in range(start, a.steps):
@@ -130,17 +137,17 @@ def main():
         B, h = a.batch, a.batch // 2
         io = np.concatenate([rng.choice(idx_m, h), rng.choice(idx_f, h)])
         perm = torch.from_numpy(np.concatenate([h + rng.permutation(h), rng.permutation(h)]))
-        if a.pairs == 'nn':
-            # B extra references: with prob. nn_prob one of the 32 nearest opposite-gender faces,
+        if a.pairs != 'batch':
+            # B extra references: with prob. nn_prob one of the nearest opposite-gender faces,
             # else a random opposite-gender face; appended to the batch (same flip as their original)
             near = rng.random(B) < a.nn_prob
-            ir = np.where(near, nbr[io, rng.integers(0, 32, B)],
+            ir = np.where(near, nbr[io, rng.integers(0, nbr.shape[1], B)],
                           np.where(male[io], rng.choice(idx_f, B), rng.choice(idx_m, B)))
             io = np.concatenate([io, ir])
             perm = torch.arange(B, 2 * B)
         x = to_tensor(imgs[io])
         flip = torch.from_numpy(rng.random(B) < 0.5)
-        flip = torch.cat([flip, flip[perm - B] if a.pairs == 'nn' else torch.from_numpy(rng.random(len(x) - B) < 0.5)])[:len(x)]
+        flip = torch.cat([flip, flip[perm - B] if a.pairs != 'batch' else torch.from_numpy(rng.random(len(x) - B) < 0.5)])[:len(x)]
         x[flip] = x[flip].flip(3)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bool(a.bf16)):
