@@ -159,3 +159,33 @@ def test_runtime_pairs_rank_references_like_the_runtime():
     d = pose_distance(np.r_[a, c], np.r_[a, b, c], eye)
     assert np.allclose(d[0], [0, 3 / np.sqrt(5), 3 / np.sqrt(5)], atol=1e-6)  # no landmarks: the row's max
     assert np.all(d[1] == 0)  # a query without landmarks is ranked by similarity alone
+
+
+def test_fused_target_gives_a_face_back_and_moves_only_the_blurred_part():
+    from common import identity_pixel_mask
+    from train_ae import blur, dilate, fused_target
+
+    g = torch.Generator().manual_seed(0)
+    xo, xr = torch.rand(2, 3, 128, 128, generator=g) * 2 - 1, torch.rand(2, 3, 128, 128, generator=g) * 2 - 1
+    hard = torch.from_numpy(identity_pixel_mask(region="nobrow"))[None, None]
+    feather = blur(hard, 4).clamp(0, 1)
+    ring = (dilate(hard, 10) - hard).clamp(0, 1)
+    for lp in (0.0, 3.0):
+        assert torch.allclose(fused_target(xo, xo, feather, ring, lp), xo, atol=1e-5)  # a face with itself
+    t0, t1 = fused_target(xo, xr, feather, ring), fused_target(xo, xr, feather, ring, 3.0, 1.0)
+    outside = feather[0, 0] == 0
+    assert torch.equal(t0[:, :, outside], xr[:, :, outside]) and torch.equal(t1[:, :, outside], xr[:, :, outside])
+    # an original = the reference + a broad dark blob over one eye (like make-up, sigma 6 px) + fine stripes
+    # (1-px period detail): the low-pass target drops most of the blob and keeps the stripes
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    blob = -0.5 * torch.exp(-((yy - 64) ** 2 + (xx - 48) ** 2) / (2 * 6.0 ** 2))
+    stripes = 0.2 * (xx % 2 * 2 - 1) * (hard[0, 0] > 0)
+    base = blur(torch.rand(1, 1, 128, 128, generator=g), 8).expand(1, 3, 128, 128)
+    tb0 = fused_target(base + blob, base, feather, ring) - base
+    tb1 = fused_target(base + blob, base, feather, ring, 3.0, 1.0) - base
+    assert tb1.abs().sum() < 0.3 * tb0.abs().sum(), (tb1.abs().sum(), tb0.abs().sum())
+    ts0 = fused_target(base + stripes, base, feather, ring) - base
+    ts1 = fused_target(base + stripes, base, feather, ring, 3.0, 1.0) - base
+    assert ts1.abs().sum() > 0.9 * ts0.abs().sum(), (ts1.abs().sum(), ts0.abs().sum())
+    tm = fused_target(xo, xr, feather, ring, 3.0, 0.5)
+    assert torch.allclose(tm, 0.5 * (t0 + t1), atol=1e-5)  # mix is linear

@@ -48,6 +48,18 @@ def colour_match(orig, ref, ring):
     return (orig - mo) * (sr / so).clamp(0.6, 1.6) + mr
 
 
+def fused_target(xo, xr, feather, ring, lowpass=0.0, mix=1.0):
+    """Target of the fused output of original xo and reference xr ([B,3,H,W], normalized): inside the
+    feathered identity mask the original colour-matched to the reference's ring statistics (with lowpass > 0:
+    its blurred part moved by `mix` towards the reference's), outside the reference. A face with itself
+    gives the face back."""
+    inner = colour_match(xo, xr, ring)
+    if lowpass > 0:
+        lp = lambda v: blur(v.reshape(-1, 1, *v.shape[2:]), lowpass).reshape(v.shape)
+        inner = inner - mix * (lp(inner) - lp(xr))
+    return feather * inner + (1 - feather) * xr
+
+
 class PatchCritic(torch.nn.Module):
     """Small spectrally-normalized patch discriminator (receptive field ~46 px at 128 px; 16x16 logits)."""
     def __init__(self, w=32):
@@ -91,6 +103,13 @@ def main():
                          'sees real train faces vs fused outputs (0 = off, the stage A-D recipe)')
     ap.add_argument('--region', default='v3', choices=sorted(REGIONS),
                     help='identity region (common.REGIONS) used for the fused latents and targets')
+    ap.add_argument('--target_lowpass', type=float, default=0.0,
+                    help='sigma (px) > 0: inside the identity region the fused target keeps only the original\'s '
+                         'detail above this scale (x - blur(x)) on the reference\'s blurred shading and colour, '
+                         'so make-up, shadows and skin tone of the original are not drawn as patches (0 = off)')
+    ap.add_argument('--target_lowpass_mix', type=float, default=1.0,
+                    help='with --target_lowpass: how much of the original\'s blurred part is replaced by the '
+                         'reference\'s (1 = all; 0.5 = half)')
     ap.add_argument('--d_lr', type=float, default=1e-3)
     ap.add_argument('--adv_warmup', type=int, default=100, help='critic-only steps before the term is applied')
     a = ap.parse_args()
@@ -159,7 +178,7 @@ def main():
         l_rec = (yr - x).abs().mean() + (1 - ssim(yr, x))
         xo, xr = x[:B], x[perm]
         with torch.no_grad():
-            T = feather * colour_match(xo, xr, ring) + (1 - feather) * xr
+            T = fused_target(xo, xr, feather, ring, a.target_lowpass, a.target_lowpass_mix)
         gx, gy = grads(yf); tx, ty = grads(T)
         l_fus = ((yf - T).abs() * wmap).mean() + (gx - tx).abs().mean() + (gy - ty).abs().mean() \
             + 0.5 * (1 - ssim(yf, T))
