@@ -46,5 +46,11 @@ python train/pack_variant.py --pack runs/pack_130 --out runs/pack_140 --bank_per
     --description "Small demo PriDSS pack trained in this repo (train/): spatial-latent autoencoder (48x16x16 map + 64-d style = 12352 values); identity cells (eyes without the brows, nose, mouth) kept from the original; context cells (brows, forehead, skin, jaw, hair, background) + style from an opposite-gender reference of a 1,600-face bank (int8) chosen by latent similarity and head pose (bank landmarks); small CNN gender classifier and identity embedder."
 python train/report.py --pack runs/pack_140 --n 1000 --out runs/report.json --grid runs/grid.png
 python train/install_pack.py --pack runs/pack_140 --report runs/report.json
+# stages G and H (tried, not shipped: docs/demo-pack.md): stage F fine-tuned on the runtime's own pairs; H with a
+# low-pass fused target (--target_lowpass 3)
+# python train/crop_landmarks.py --split train --out runs/landmarks_train.npy
+# python train/runtime_pairs.py --pack runs/pack_140 --landmarks runs/landmarks_train.npy --out runs/pairs_train.npz
+# $N python train/train_ae.py --init runs/ae5_nobrow/ckpt.pt --region nobrow --pairs runtime --pairs_file runs/pairs_train.npz \
+#     --nn_prob 0.9 --batch 16 --steps 900 --lr 4e-4 --fused_weight 1.5 --feather 4 --seed 6 --threads 2 --out runs/ae6_rt
 # independent gender attacker for pridss-rt eval --extra-attacker (not part of the pack)
 $N python train/train_attacker.py --epochs 3 --out runs/attacker
