@@ -111,7 +111,10 @@ PriDSS loop: references = {R.get('refs', 'random')} ({REFS.get(R.get('refs'), RE
   and face shape. The input's gender is decided by the pack's classifier: where it errs (about 3 % of
   val faces), the references come from the same gender and the face is not changed in gender.
 - The pack's own classifier and embedder select the candidate, so the pack's own gender AUC flatters
-  privacy; evaluate with an independent attacker.
+  privacy; evaluate with an independent attacker. An AUC below 0.5 means the attacker reads the other
+  gender more often than not: it is as informative as 1 - AUC to an attacker who knows that.
+- Privacy holds for the aligned face crop; in frames the blend pastes the inner face only, and the
+  original's hair and head outline around it still carry gender (docs/evaluation.md).
 """
 
 
