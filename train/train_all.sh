@@ -40,17 +40,22 @@ python train/crop_landmarks.py --split val --out runs/landmarks_val.npy
 python train/pack_variant.py --pack runs/pack_120 --out runs/pack_130 --bank_per_gender 400 --bank_dtype float16 \
     --bank_compress 1 --bank_landmarks 1 --pose_weight 10 --version 1.3.0 \
     --description "Small demo PriDSS pack trained in this repo (train/): spatial-latent autoencoder (48x16x16 map + 64-d style = 12352 values); identity cells (eyes without the brows, nose, mouth) kept from the original; context cells (brows, forehead, skin, jaw, hair, background) + style from an opposite-gender reference chosen by latent similarity and head pose (bank landmarks); small CNN gender classifier and identity embedder."
-# pack 1.4.0 (installed): the bank doubled to 1,600 faces, stored in int8
+# pack 1.4.0: the bank doubled to 1,600 faces, stored in int8
 python train/pack_variant.py --pack runs/pack_130 --out runs/pack_140 --bank_per_gender 800 --bank_dtype int8 \
     --bank_compress 1 --bank_landmarks 1 --pose_weight 10 --version 1.4.0 \
     --description "Small demo PriDSS pack trained in this repo (train/): spatial-latent autoencoder (48x16x16 map + 64-d style = 12352 values); identity cells (eyes without the brows, nose, mouth) kept from the original; context cells (brows, forehead, skin, jaw, hair, background) + style from an opposite-gender reference of a 1,600-face bank (int8) chosen by latent similarity and head pose (bank landmarks); small CNN gender classifier and identity embedder."
-python train/report.py --pack runs/pack_140 --n 1000 --out runs/report.json --grid runs/grid.png
-python train/install_pack.py --pack runs/pack_140 --report runs/report.json
-# stages G and H (tried, not shipped: docs/demo-pack.md): stage F fine-tuned on the runtime's own pairs; H with a
-# low-pass fused target (--target_lowpass 3)
-# python train/crop_landmarks.py --split train --out runs/landmarks_train.npy
-# python train/runtime_pairs.py --pack runs/pack_140 --landmarks runs/landmarks_train.npy --out runs/pairs_train.npz
-# $N python train/train_ae.py --init runs/ae5_nobrow/ckpt.pt --region nobrow --pairs runtime --pairs_file runs/pairs_train.npz \
-#     --nn_prob 0.9 --batch 16 --steps 900 --lr 4e-4 --fused_weight 1.5 --feather 4 --seed 6 --threads 2 --out runs/ae6_rt
+# pack 1.5.0 (installed): stage I = stage F fine-tuned on the runtime's own pairs (train crops' landmarks, pairs
+# ranked like ReferenceBank.choose) with a fused target that takes half of the reference's blurred shading;
+# the same 1,600 bank faces re-encoded. Stages G (runtime pairs only) and H (--target_lowpass_mix 1) were tried.
+python train/crop_landmarks.py --split train --out runs/landmarks_train.npy
+python train/runtime_pairs.py --pack runs/pack_140 --landmarks runs/landmarks_train.npy --out runs/pairs_train.npz
+$N python train/train_ae.py --init runs/ae5_nobrow/ckpt.pt --region nobrow --pairs runtime --pairs_file runs/pairs_train.npz \
+    --nn_prob 0.9 --batch 16 --steps 900 --lr 4e-4 --fused_weight 1.5 --feather 4 --target_lowpass 3 \
+    --target_lowpass_mix 0.5 --seed 6 --threads 2 --out runs/ae8_lp50
+python train/pack_variant.py --pack runs/pack_140 --out runs/pack_150 --ae runs/ae8_lp50/ckpt.pt --bank_per_gender 800 \
+    --bank_dtype int8 --bank_compress 1 --bank_landmarks 1 --pose_weight 10 --version 1.5.0 \
+    --description "Small demo PriDSS pack trained in this repo (train/): spatial-latent autoencoder (48x16x16 map + 64-d style = 12352 values), fine-tuned on the runtime's own reference pairs with a fused target that keeps the original's detail on the reference's blurred shading (stage I); identity cells (eyes without the brows, nose, mouth) kept from the original; context cells (brows, forehead, skin, jaw, hair, background) + style from an opposite-gender reference of a 1,600-face bank (int8) chosen by latent similarity and head pose (bank landmarks); small CNN gender classifier and identity embedder."
+python train/report.py --pack runs/pack_150 --n 1000 --out runs/report.json --grid runs/grid.png
+python train/install_pack.py --pack runs/pack_150 --report runs/report.json
 # independent gender attacker for pridss-rt eval --extra-attacker (not part of the pack)
 $N python train/train_attacker.py --epochs 3 --out runs/attacker
