@@ -1,4 +1,4 @@
-"""Training pairs chosen like the runtime chooses references (stage G of the demo pack, see train/README.md).
+"""Training pairs chosen like the runtime chooses references (stages G-I of the demo pack; stage I = pack 1.5.0, see train/README.md).
 
 For every train face, the --k opposite-gender train faces that `pridss_rt.fuse.ReferenceBank` would rank
 first if they were the bank: cosine similarity of the pack's encoder latents on the pack's
