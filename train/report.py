@@ -131,6 +131,9 @@ def main():
                                                         'landmarks_val.npy'),
                     help='val crops\' landmarks (train/crop_landmarks.py --split val); used when the bank has landmarks')
     ap.add_argument('--pose_weight', type=float, default=None, help='override the pack\'s defaults.pose_weight')
+    ap.add_argument('--coherence', default=None, help='coherence critic ONNX (train/train_critic.py): adds '
+                    '--coherence_weight x P(composite) to PIC when choosing among the K candidates')
+    ap.add_argument('--coherence_weight', type=float, default=0.0)
     ap.add_argument('--fid_model', default=os.path.expanduser('~/.cache/pridss-rt/inception_fid.onnx'))
     ap.add_argument('--attacker', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
                                                        'attacker', 'attacker_gender.onnx'))
@@ -177,6 +180,10 @@ def main():
     # PriDSS loop
     chosen_u8 = np.empty_like(x_u8); chosen_ref = np.zeros(len(sel), np.int64)
     p_anon = np.zeros(len(sel)); sim_anon = np.zeros(len(sel))
+    crit = sess(a.coherence) if a.coherence else None
+    p_comp = np.zeros(len(sel))
+    if crit is not None:
+        R['coherence'] = a.coherence; R['coherence_weight'] = a.coherence_weight
     swap_u8 = np.empty_like(x_u8)
     bidx_m, bidx_f = np.where(bmale)[0], np.where(~bmale)[0]
     if a.refs == 'nearest':
@@ -210,7 +217,12 @@ def main():
         c = syn(zf); cu8 = to_u8(c); cn = norm(cu8)
         pc = gen(cn).reshape(-1); ec = l2n(idn(cn)); s = ec @ e_orig[i]
         pic = np.abs(2 * pc - 1) - s
+        if crit is not None:
+            pk = crit(cn).reshape(-1)
+            pic = pic + a.coherence_weight * pk
         j = int(np.argmin(pic))
+        if crit is not None:
+            p_comp[i] = pk[j]
         chosen_u8[i] = cu8[j]; chosen_ref[i] = refs[j]; p_anon[i] = pc[j]; sim_anon[i] = s[j]
         swap_u8[i] = cu8[0]  # first reference (drawn at random; the closest with --refs top): context swap
     lab = male[sel]
@@ -223,6 +235,8 @@ def main():
     R['gender_auc_anonymized'] = roc_auc(p_anon, lab)
     R['gender_acc_anonymized'] = float(((p_anon >= 0.5) == lab).mean())
     R['sim_anonymized_orig'] = float(sim_anon.mean())
+    if crit is not None:
+        R['coherence_p_composite_chosen'] = float(p_comp.mean())
     e_anon = l2n(batched(idn, norm(chosen_u8)))
     S_ = e_anon @ e_orig.T
     same = ident[sel][:, None] == ident[sel][None, :]
