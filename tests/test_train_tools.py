@@ -189,3 +189,37 @@ def test_fused_target_gives_a_face_back_and_moves_only_the_blurred_part():
     assert ts1.abs().sum() > 0.9 * ts0.abs().sum(), (ts1.abs().sum(), ts0.abs().sum())
     tm = fused_target(xo, xr, feather, ring, 3.0, 0.5)
     assert torch.allclose(tm, 0.5 * (t0 + t1), atol=1e-5)  # mix is linear
+
+
+def test_critic_training_data_and_degradations():
+    # train/train_critic.py: composites mix exactly the mask's elements of the face with its reference (a random
+    # other face or, with `matched`, one of its listed neighbours); degraded copies are blurred or washed out
+    from train_critic import degrade, make_set_subset
+
+    rng = np.random.default_rng(0)
+    n, extra = 6, 4
+    u8 = rng.integers(0, 256, (n + extra, 2, 2, 3), dtype=np.uint8)
+    enc = lambda x: x.reshape(len(x), -1).copy()  # noqa: E731  latent = the normalized pixels
+    syn = lambda z: z.reshape(len(z), 3, 2, 2)  # noqa: E731
+    mask = np.zeros(12, np.float32)
+    mask[:5] = 1
+    nbr = np.tile(np.arange(n, n + extra), (n, 1))  # every face's neighbours: the extra faces
+    for matched, allowed in ((0.0, range(n)), (1.0, range(n, n + extra))):
+        x, y = make_set_subset(enc, syn, mask, u8, n, np.random.default_rng(1), nbr, matched)
+        assert x.shape == (2 * n, 2, 2, 3) and y.tolist() == [0] * n + [1] * n
+        z = ((u8.astype(np.float32) / 255 - 0.5) / 0.5).transpose(0, 3, 1, 2).reshape(n + extra, -1)
+        rec = lambda v: np.clip(np.round((v.reshape(-1, 3, 2, 2).transpose(0, 2, 3, 1) * 0.5 + 0.5) * 255), 0, 255)  # noqa: E731
+        assert (x[:n] == rec(z[:n])).all()  # reconstructions
+        comp = x[n:].transpose(0, 3, 1, 2).reshape(n, -1).astype(np.float32)
+        keep = rec(z[:n]).transpose(0, 3, 1, 2).reshape(n, -1)
+        assert (comp[:, :5] == keep[:, :5]).all()  # the identity elements are the face's own
+        for i in range(n):  # the rest is one reference's: another face (or a neighbour when matched)
+            refs = [j for j in allowed if j != i and (comp[i, 5:] == rec(z[j:j + 1]).transpose(0, 3, 1, 2).reshape(-1)[5:]).all()]
+            assert refs, i
+    img = torch.from_numpy(np.random.default_rng(2).uniform(-1, 1, (16, 3, 32, 32)).astype(np.float32))
+    torch.manual_seed(0)
+    d = degrade(img)
+    assert d.shape == img.shape and d.abs().max() <= 1
+    # every copy lost detail or contrast: less pixel-to-pixel variation than its original
+    var = lambda t: (t[:, :, :, 1:] - t[:, :, :, :-1]).abs().mean((1, 2, 3))  # noqa: E731
+    assert (var(d) < 0.9 * var(img)).all()

@@ -1,0 +1,79 @@
+"""Paired look at a change of the K-candidate choice: PIC alone vs PIC + w * P(composite) of a coherence
+critic (train/train_critic.py), on the val faces whose chosen candidate changes.
+
+    python train/paired_choice.py --critic runs/critic_w16/coherence.onnx --weight 1.0 --n 200 \
+        --out runs/paired_w16.png
+
+Prints how many of the n faces (half men, half women, drawn with --seed) change their choice and writes
+up to 12 men and 12 women of them as original | PIC's choice | the critic-weighted choice, each candidate labelled
+"P(male) SIM P(composite)". Made of CelebA-HQ faces: not for the repo. Judge each pair by eye.
+"""
+import argparse, os, sys
+import numpy as np, cv2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from common import load_cache  # noqa: E402
+from report import sess, norm, to_u8, l2n  # noqa: E402
+from pridss_rt.fuse import ReferenceBank  # noqa: E402
+from pridss_rt.pack import load_pack  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--pack', default='pridss_rt/packs/demo')
+    ap.add_argument('--critic', required=True)
+    ap.add_argument('--weight', type=float, default=1.0)
+    ap.add_argument('--n', type=int, default=200)
+    ap.add_argument('--k', type=int, default=5)
+    ap.add_argument('--seed', type=int, default=1)
+    ap.add_argument('--landmarks', default='runs/landmarks_val.npy', help='train/crop_landmarks.py --split val')
+    ap.add_argument('--out', default='runs/paired.png')
+    a = ap.parse_args()
+    P = lambda f: os.path.join(a.pack, f)
+    enc, syn, gen, idn = (sess(P(f)) for f in ('encoder.onnx', 'synthesis.onnx', 'gender.onnx', 'identity.onnx'))
+    crit = sess(a.critic)
+    pack = load_pack(a.pack)
+    blat = pack.bank()[0].reshape(len(pack.bank()[0]), -1)
+    bank = ReferenceBank(pack)
+    mask = pack.fusion_mask()[None]
+    imgs, meta = load_cache('val')
+    male = meta['male'].astype(bool)
+    lm = np.load(a.landmarks, allow_pickle=False) if pack.pose_weight > 0 else None
+    rng = np.random.default_rng(a.seed)
+    sel = np.concatenate([rng.choice(np.where(male)[0], a.n // 2, replace=False),
+                          rng.choice(np.where(~male)[0], a.n - a.n // 2, replace=False)])
+    tiles, changed = [], 0
+    for i in sel:
+        x = norm(imgs[i][None])
+        z = enc(x)
+        refs = bank.choose(z[0], float(gen(x).reshape(-1)[0]), a.k, None if lm is None else lm[i])
+        cu8 = to_u8(syn(mask * z + (1 - mask) * blat[refs]))
+        cn = norm(cu8)
+        pm, sim, pc = gen(cn).reshape(-1), l2n(idn(cn)) @ l2n(idn(x))[0], crit(cn).reshape(-1)
+        pic = np.abs(2 * pm - 1) - sim
+        j0, j1 = int(np.argmin(pic)), int(np.argmin(pic + a.weight * pc))
+        if j0 == j1:
+            continue
+        changed += 1
+        row = [imgs[i]]
+        for j in (j0, j1):
+            t = cu8[j].copy()
+            cv2.putText(t, f'{pm[j]:.2f} {sim[j]:.2f} {pc[j]:.2f}', (2, 124), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                        (255, 255, 0), 1)
+            row.append(t)
+        tiles.append((male[i], np.concatenate(row, 1)))
+    print(f'{changed} of {len(sel)} faces change their choice at weight {a.weight:g}')
+    tiles = [t for m, t in tiles if m][:12] + [t for m, t in tiles if not m][:12]  # men, then women
+    if not tiles:
+        return
+    while len(tiles) % 4:
+        tiles.append(np.zeros_like(tiles[0]))
+    sep = lambda t: np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255)
+    rows = [np.concatenate([sep(t) for t in tiles[r:r + 4]], 1) for r in range(0, len(tiles), 4)]
+    cv2.imwrite(a.out, np.concatenate(rows, 0)[:, :, ::-1])
+    print('grid (not for the repo: CelebA-HQ faces):', a.out)
+
+
+if __name__ == '__main__':
+    main()
