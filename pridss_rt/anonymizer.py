@@ -53,7 +53,8 @@ class FaceResult:
     p_male_before: float | None = None
     p_male_after: float | None = None
     sim: float | None = None
-    pic: float | None = None
+    pic: float | None = None  # PIC of the chosen candidate (+ coherence_weight x p_composite when used)
+    p_composite: float | None = None  # the coherence critic's P(composite) of it (packs with a critic)
     searched: bool = False  # the K-candidate search ran on this frame
 
     def to_json(self) -> dict[str, Any]:
@@ -111,7 +112,8 @@ class Anonymizer:
                  *, detector: Any = "mtcnn", min_face: int = 32, min_anonymize: int = 24,
                  max_align_error: float | None = None, color_match: bool = True, track: bool = True,
                  reid_threshold: float = 0.5, engines_root: str | os.PathLike | None = None,
-                 threads: int | None = None, networks: Networks | None = None, gpu_frames: bool | None = None):
+                 threads: int | None = None, networks: Networks | None = None, gpu_frames: bool | None = None,
+                 coherence_weight: float | None = None):
         """
         pack: pack name or folder (default: the demo pack shipped in the package).
         backend: auto | trt | ort-trt | ort-cuda | ort-cpu (auto picks the fastest that works, see ``.backend``).
@@ -126,6 +128,8 @@ class Anonymizer:
         reid_threshold: identity similarity to the track's searched face below which the search reruns.
         gpu_frames: keep frames on the GPU (upload once, warp and paste-back kernels; ``pridss_rt.gpu``).
             None = when the backend is ``trt`` and the native CUDA library loads; True = require it.
+        coherence_weight: weight of the pack's coherence critic, P(composite), added to PIC when choosing
+            among the K candidates (default: the pack's; 0 = PIC alone; > 0 needs a ``coherence`` network).
         """
         self.pack = load_pack(pack)
         self.nets = networks or open_networks(self.pack, backend, engines_root=engines_root, threads=threads)
@@ -133,6 +137,13 @@ class Anonymizer:
         self.candidates = int(candidates or self.pack.candidates)
         if self.candidates < 1:
             raise InputError(f"candidates must be >= 1, got {self.candidates}")
+        cw = self.pack.coherence_weight if coherence_weight is None else coherence_weight
+        if not isinstance(cw, (int, float)) or isinstance(cw, bool) or not np.isfinite(cw) or cw < 0:
+            raise InputError(f"coherence_weight must be a non-negative number, got {cw!r}")
+        if cw > 0 and "coherence" not in self.nets:
+            raise InputError(f"coherence_weight {cw:g} needs a pack with a 'coherence' network; pack "
+                             f"'{self.pack.name}' has none (pass coherence_weight=0)")
+        self.coherence_weight = float(cw)
         self.detector = make_detector(detector, min_face_size=min_face, threads=threads) \
             if detector == "mtcnn" else make_detector(detector)
         self.min_anonymize = min_anonymize
@@ -287,17 +298,23 @@ class Anonymizer:
         return refs, fuse(self.nets, self.pack, orig, self.bank.get(np.concatenate(refs)))
 
     def _choose(self, need: list[int], refs: list[np.ndarray], p0: np.ndarray, p: np.ndarray, e: np.ndarray,
-                emb: np.ndarray, idx: list[int], tracks: list[Track], results: list[FaceResult]) -> dict[int, int]:
-        """Argmin-PIC per searched face; records it on the track. Returns position -> candidate row."""
+                emb: np.ndarray, idx: list[int], tracks: list[Track], results: list[FaceResult],
+                comp: np.ndarray | None = None) -> dict[int, int]:
+        """Argmin-PIC (plus the coherence term when ``comp`` is given) per searched face; records it on the
+        track. Returns position -> candidate row."""
         rows, start = {}, 0
+        w = self.coherence_weight
         for n, j in enumerate(need):
             sl = slice(start, start + len(refs[n]))
             sims = e[sl] @ emb[j]
-            best = score.select(p[sl], sims)
+            c = None if comp is None else comp[sl]
+            best = score.select(p[sl], sims, c, w)
             t = tracks[idx[j]]
             t.reference, t.embedding = int(refs[n][best]), emb[j].copy()
             t.p_male_before, t.p_male_after = float(p0[n]), float(p[sl][best])
-            t.sim, t.pic = float(sims[best]), float(score.pic(p[sl][best], sims[best]))
+            t.sim = float(sims[best])
+            t.pic = float(score.pic(p[sl][best], sims[best], None if c is None else c[best], w))
+            t.p_composite = None if c is None else float(c[best])
             rows[j] = start + best
             results[idx[j]].searched = True
             start += len(refs[n])
@@ -309,6 +326,7 @@ class Anonymizer:
             t, r = tracks[i], results[i]
             r.status, r.reference = "anonymized", t.reference
             r.p_male_before, r.p_male_after, r.sim, r.pic = t.p_male_before, t.p_male_after, t.sim, t.pic
+            r.p_composite = t.p_composite
 
     def _fits_gpu(self, todo, tracks: list[Track]) -> bool:
         """The device path runs whole batches within the engines' profiles; larger frames use the host path."""
@@ -342,9 +360,9 @@ class Anonymizer:
         rows: dict[int, int] = {}
         if need:
             n_cand = len(parts[0])
-            graw, e = gpu.score_candidates(n_cand)
+            graw, e, comp = gpu.score_candidates(n_cand, coherence=self.coherence_weight > 0)
             p = score.p_male_from_output(graw, self.nets["gender"].spec.options)
-            rows = self._choose(need, refs, p0, p, e, emb, idx, tracks, results)
+            rows = self._choose(need, refs, p0, p, e, emb, idx, tracks, results, comp)
             t0 = self._t("search", t0)
         base = len(parts[0]) if need else 0
         rows.update({j: base + n for n, j in enumerate(reuse)})
@@ -372,8 +390,9 @@ class Anonymizer:
             refs, fused = self._candidates(need, z, p0, idx, mats, tracks)
             imgs = synthesize(self.nets, fused)
             self.stats["syntheses"] += len(imgs)
+            comp = score.p_composite(self.nets, imgs) if self.coherence_weight > 0 else None
             rows = self._choose(need, refs, p0, score.p_male(self.nets, imgs), score.embed(self.nets, imgs), emb,
-                                idx, tracks, results)
+                                idx, tracks, results, comp)
             chosen_img.update({j: imgs[r] for j, r in rows.items()})
             t0 = self._t("search", t0)
         reuse = [j for j in range(len(idx)) if j not in chosen_img]

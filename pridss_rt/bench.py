@@ -51,7 +51,8 @@ def run_worker(args: dict) -> dict:
     frame = make_frame(w, h, args["faces"])
     anon = Anonymizer(args["pack"], args["backend"], args["candidates"], detector=args["detector"],
                       min_face=args["min_face"], engines_root=args["engines"], threads=args["threads"],
-                      networks=args.get("networks"), track=args.get("track", True))
+                      networks=args.get("networks"), track=args.get("track", True),
+                      coherence_weight=args.get("coherence_weight"))
     try:
         # candidate search: a fresh track each time
         first = []
@@ -117,7 +118,8 @@ def bench_main(args) -> int:
     w, h = (int(v) for v in args.resolution.lower().split("x"))
     payload = {"resolution": [w, h], "faces": args.faces, "frames": args.frames, "warmup": args.warmup,
                "pack": args.pack, "backend": args.backend, "candidates": args.candidates, "detector": args.detector,
-               "min_face": args.min_face, "engines": args.engines, "threads": args.threads}
+               "min_face": args.min_face, "engines": args.engines, "threads": args.threads,
+               "coherence_weight": args.coherence_weight}
     ref = None if args.no_reference else reference_script()
     have_torch = ref is not None and _has_torch()
     rt_rounds, ref_rounds = [], []

@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--backend", default="auto", choices=["auto", "trt", "ort-trt", "ort-cuda", "ort-cpu"],
                        help="inference backend (auto: fastest that really works here; it says which)")
         q.add_argument("--candidates", "-k", type=int, default=None, help="K opposite-gender references per face (default: the pack's)")
+        q.add_argument("--coherence-weight", type=float, default=None, metavar="W",
+                       help="weight of the pack's coherence critic added to PIC (default: the pack's; 0 = PIC alone)")
         q.add_argument("--detector", default="mtcnn", metavar="mtcnn|PATH.onnx", help="face detector: mtcnn (default) or a YuNet .onnx file")
         q.add_argument("--min-face", type=int, default=32, help="smallest face to detect, in pixels (default 32)")
         q.add_argument("--engines", metavar="DIR", help="TensorRT engines root")

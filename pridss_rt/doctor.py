@@ -45,7 +45,8 @@ def collect(packs: list[str] | None = None, engines_root: str | None = None) -> 
                 "bank": {"total": int(len(male)), "male": int(male.sum()), "female": int((~male).sum()),
                          "with_landmarks": 0 if lms is None else int(np.isfinite(lms[:, 0, 0]).sum())},
                 "candidates": pack.candidates, "reference_pool": pack.reference_pool,
-                "pose_weight": pack.pose_weight, "fusion": pack.fusion.type, "license": pack.license,
+                "pose_weight": pack.pose_weight, "coherence_weight": pack.coherence_weight,
+                "fusion": pack.fusion.type, "license": pack.license,
                 "model_card": str(pack.model_card) if pack.model_card else None,
             }
         except PridssError as exc:

@@ -94,6 +94,8 @@ def add_eval_parser(subparsers) -> Any:
     e.add_argument("--pack", default="demo", metavar="NAME|PATH", help="model pack (default: demo)")
     e.add_argument("--backend", default="auto", choices=["auto", "trt", "ort-trt", "ort-cuda", "ort-cpu"])
     e.add_argument("--candidates", "-k", type=int, default=None, help="K of the main PriDSS row (default: the pack's)")
+    e.add_argument("--coherence-weight", type=float, default=None, metavar="W",
+                   help="weight of the pack's coherence critic added to PIC (default: the pack's; 0 = PIC alone)")
     e.add_argument("--ablation", default="1,3,5,10", metavar="K,K,...",
                    help="K values of the candidate ablation (default 1,3,5,10; 'none' to skip)")
     e.add_argument("--baselines", default=",".join(BASELINES), metavar="LIST",
@@ -610,7 +612,8 @@ def evaluate(args) -> dict:
     k_main = int(args.candidates or pack.candidates)
 
     def anonymizer(k, p=pack):
-        return Anonymizer(p, candidates=k, detector=detector, track=False, networks=nets)
+        return Anonymizer(p, candidates=k, detector=detector, track=False, networks=nets,
+                          coherence_weight=args.coherence_weight if p is pack else None)
 
     methods: list[Method] = [Method("original", "original", None, lambda f, d: (f, "original"), fid=False)]
     main_name = f"pridss_k{k_main}"
@@ -818,7 +821,8 @@ def evaluate(args) -> dict:
         "restorations": main["restorations"],
         "main_method": main_name,
         "pack": {"name": pack.name, "version": pack.version, "path": str(pack.root), "candidates": k_main,
-                 "backend": nets.backend, "fusion": pack.fusion.type},
+                 "backend": nets.backend, "fusion": pack.fusion.type,
+                 "coherence_weight": pack.coherence_weight if args.coherence_weight is None else args.coherence_weight},
         "attacker": attacker.describe,
         "extra_attackers": {ea.name: ea.describe for ea in extra_attackers},
         "matcher": matcher.describe,

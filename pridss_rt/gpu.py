@@ -79,7 +79,8 @@ class GpuFramePath:
         self.s_main: cuda.Stream = nets.stream  # the stream the TensorRT sessions enqueue on
         self.s_io = cuda.Stream()
         self.max_faces = max_faces
-        self.io = {role: nets[role].device_io() for role in ("encoder", "synthesis", "gender", "identity")}
+        roles = ("encoder", "synthesis", "gender", "identity") + (("coherence",) if "coherence" in nets else ())
+        self.io = {role: nets[role].device_io() for role in roles}
         self.d_mask = cuda.DeviceBuffer(mask.nbytes)
         self.h_mask = cuda.PinnedBuffer(mask.shape, np.float32)
         self.h_mask.view(mask.shape)[...] = mask
@@ -91,6 +92,7 @@ class GpuFramePath:
         self.h_lat = cuda.PinnedBuffer((max_faces * 16, lat), np.float32)  # also K*faces fused latents
         self.h_emb = cuda.PinnedBuffer((max_faces * 16, emb), np.float32)
         self.h_p = cuda.PinnedBuffer((max_faces * 16, 2), np.float32)  # gender outputs: [n], [n,1] or [n,2]
+        self.h_c = cuda.PinnedBuffer((max_faces * 16, 1), np.float32)  # coherence critic: [n] or [n,1]
         self.slots = [_Slot(), _Slot()]
         self._i = 0
         self.s_main.synchronize()
@@ -177,19 +179,21 @@ class GpuFramePath:
         cuda.copy_htod_async(self.io["synthesis"][syn.inputs[0].name][0], h, self.s_main)
         syn.enqueue(n)
 
-    def score_candidates(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Gender + identity of the ``n`` synthesized crops (device-to-device feeds); returns
-        (raw gender output, L2-normalized embeddings)."""
+    def score_candidates(self, n: int, coherence: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Gender + identity (+ the coherence critic when ``coherence``) of the ``n`` synthesized crops
+        (device-to-device feeds); returns (raw gender output, L2-normalized embeddings, P(composite) or None)."""
         syn = self.nets["synthesis"]
         out = self.io["synthesis"][syn.outputs[0].name][0]
         nbytes = n * 3 * self.S * self.S * 4
-        for role in ("gender", "identity"):
+        roles = ("gender", "identity") + (("coherence",) if coherence else ())
+        for role in roles:
             cuda.copy_dtod_async(self.io[role][self.nets[role].inputs[0].name][0], out, nbytes, self.s_main)
             self.nets[role].enqueue(n)
         gview = self._fetch("gender", n, self.h_p)
         emb = self._fetch("identity", n, self.h_emb)
+        comp = self._fetch("coherence", n, self.h_c) if coherence else None
         self.s_main.synchronize()
-        return gview.copy(), _l2(emb)
+        return gview.copy(), _l2(emb), (None if comp is None else np.clip(comp.reshape(n).astype(np.float64), 0, 1))
 
     def paste(self, slot: _Slot, rows: list[int], mats: list[np.ndarray]) -> None:
         """Blend synthesized crops ``rows`` (indices into the synthesis output) into the device frame."""

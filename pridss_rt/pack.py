@@ -22,7 +22,7 @@ from .errors import PackError
 SCHEMA = "pridss-rt.pack"
 SCHEMA_VERSIONS = (1,)
 REQUIRED_NETWORKS = ("encoder", "synthesis", "gender", "identity")
-OPTIONAL_NETWORKS = ("fusion",)
+OPTIONAL_NETWORKS = ("fusion", "coherence")
 DTYPES = ("float32", "float16", "int64", "int32", "uint8")
 BATCH_KINDS = ("face", "candidate")
 GENDER_OUTPUT_KINDS = ("probability", "logit", "softmax2")
@@ -154,6 +154,11 @@ class ModelPack:
             return self.networks[role]
         except KeyError:
             raise PackError(f"{self.root / 'pack.json'}: networks: pack has no '{role}' network") from None
+
+    @property
+    def coherence_weight(self) -> float:
+        """Weight of the coherence critic's P(composite) added to PIC (0: PIC alone; needs a ``coherence`` network)."""
+        return float(self.defaults.get("coherence_weight", 0.0))
 
     @property
     def pose_weight(self) -> float:
@@ -338,6 +343,11 @@ class _Parser:
         pw = defaults.get("pose_weight", 0.0)
         if not _is_num(pw) or not np.isfinite(pw) or pw < 0:
             raise self.fail("defaults.pose_weight", f"must be a non-negative number, got {pw!r}")
+        cw = defaults.get("coherence_weight", 0.0)
+        if not _is_num(cw) or not np.isfinite(cw) or cw < 0:
+            raise self.fail("defaults.coherence_weight", f"must be a non-negative number, got {cw!r}")
+        if cw > 0 and "coherence" not in networks:
+            raise self.fail("defaults.coherence_weight", f"is {cw:g} but the pack has no 'coherence' network")
         extras = {}
         for key, ex in self.get(raw, "extras", "", dict, required=False, default={}).items():
             extras[key] = self.file(self.get(ex, "file", f"extras.{key}", str), f"extras.{key}.file",
@@ -471,6 +481,13 @@ class _Parser:
         ident = nets["identity"].outputs[0]
         if len(ident.shape) != 2 or isinstance(ident.shape[1], str):
             raise self.fail("networks.identity.outputs[0].shape", f"must be [batch, D], got {list(ident.shape)}")
+        if "coherence" in nets:
+            c = nets["coherence"]
+            if len(c.inputs) != 1 or len(c.inputs[0].shape) != 4 or tuple(c.inputs[0].shape[1:]) != image_shape[1:]:
+                raise self.fail("networks.coherence.inputs", f"must be one image [batch, 3, {size}, {size}]")
+            if len(c.outputs) < 1 or tuple(c.outputs[0].shape[1:]) not in ((), (1,)):
+                raise self.fail("networks.coherence.outputs[0].shape",
+                                f"P(composite) must be [batch] or [batch, 1], got {list(c.outputs[0].shape) if c.outputs else []}")
         if "fusion" in nets:
             fz = nets["fusion"]
             if len(fz.inputs) != 2 or any(tuple(t.shape[1:]) != tuple(latent.shape[1:]) for t in fz.inputs + fz.outputs[:1]):

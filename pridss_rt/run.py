@@ -15,7 +15,7 @@ def _anonymizer(args):
     from .anonymizer import Anonymizer
 
     anon = Anonymizer(args.pack, args.backend, args.candidates, detector=args.detector, min_face=args.min_face,
-                      engines_root=args.engines, threads=args.threads)
+                      engines_root=args.engines, threads=args.threads, coherence_weight=args.coherence_weight)
     print(f"pridss-rt: pack '{anon.pack.name}' on {anon.backend} ({anon.nets.reason}), K={anon.candidates}",
           file=sys.stderr)
     return anon

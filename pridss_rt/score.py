@@ -1,5 +1,10 @@
 """Stage 6 — score and select: P(male) from the pack's gender classifier, identity similarity from its
-embedder, PIC = |2·P(male) − 1| − SIM, and the candidate with the lowest PIC."""
+embedder, PIC = |2·P(male) − 1| − SIM, and the candidate with the lowest PIC.
+
+Packs that ship a coherence critic (network role ``coherence``: face -> P(composite)) add
+``coherence_weight · P(composite)`` to PIC: PIC alone rewards an ambiguous gender and a high similarity to
+the original, and a composite (the original's inner face in a context that does not fit it) is both, so
+with a decoder weaker than StyleGAN2 PIC alone tends to pick the composite when one of the K is."""
 
 from __future__ import annotations
 
@@ -36,11 +41,22 @@ def embed(nets: Networks, images: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
-def pic(p: np.ndarray, sim: np.ndarray) -> np.ndarray:
-    """PIC = |2·P(male) − 1| − SIM (lower is better: gender-ambiguous and identity-preserving)."""
-    return np.abs(2.0 * np.asarray(p) - 1.0) - np.asarray(sim)
+def p_composite(nets: Networks, images: np.ndarray) -> np.ndarray:
+    """P(composite) per image from the pack's coherence critic (output: probability, [N] or [N, 1])."""
+    c = nets["coherence"]
+    out = np.asarray(c.run({c.inputs[0].name: images})[c.outputs[0].name], np.float64)
+    return np.clip(out.reshape(len(out)), 0.0, 1.0)
 
 
-def select(p: np.ndarray, sim: np.ndarray) -> int:
+def pic(p: np.ndarray, sim: np.ndarray, composite: np.ndarray | None = None, weight: float = 0.0) -> np.ndarray:
+    """PIC = |2·P(male) − 1| − SIM (lower is better: gender-ambiguous and identity-preserving), plus
+    ``weight · composite`` when a coherence score is given."""
+    out = np.abs(2.0 * np.asarray(p) - 1.0) - np.asarray(sim)
+    if composite is not None and weight:
+        out = out + weight * np.asarray(composite)
+    return out
+
+
+def select(p: np.ndarray, sim: np.ndarray, composite: np.ndarray | None = None, weight: float = 0.0) -> int:
     """Index of the candidate with the lowest PIC (first one on ties)."""
-    return int(np.argmin(pic(p, sim)))
+    return int(np.argmin(pic(p, sim, composite, weight)))

@@ -37,6 +37,7 @@ class Track:
     p_male_after: float | None = None
     sim: float | None = None
     pic: float | None = None
+    p_composite: float | None = None  # the coherence critic's score of the chosen candidate (packs with one)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -45,6 +46,7 @@ class Track:
 
     def reset_search(self) -> None:
         self.reference = self.embedding = self.p_male_before = self.p_male_after = self.sim = self.pic = None
+        self.p_composite = None
 
 
 class Tracker:

@@ -228,3 +228,45 @@ def test_thousand_frames_flat_memory(shared_tiny_pack, sample):
         assert a.stats["frames"] == 1000 and a.stats["faces_anonymized"] > 900
         assert len(a.tracker.tracks) <= 2 and all(len(q) <= 2000 for q in a.timings.values())
         assert rss[1] - rss[0] < 15, rss  # no growth after warm-up
+
+
+def test_coherence_critic_term_in_the_candidate_choice(tmp_path, sample, monkeypatch):
+    # a pack with a critic: the choice is argmin(PIC + w * P(composite)) over the very candidates scored,
+    # FaceResult reports that sum and the critic's score; weight 0 gives PIC's own choice
+    import tinypack
+    from pridss_rt import score
+
+    root = tinypack.make_pack(tmp_path)
+    tinypack.add_coherence(root, weight=2.0)
+    seen = {}
+    real_select = score.select
+
+    def spy(p, sim, composite=None, weight=0.0):
+        seen.update(p=p, sim=sim, composite=composite, weight=weight)
+        return real_select(p, sim, composite, weight)
+
+    monkeypatch.setattr(score, "select", spy)
+    picks = {}
+    for w in (0.0, 2.0, 50.0):
+        with Anonymizer(root, "ort-cpu", threads=1, coherence_weight=None if w == 2.0 else w) as a:
+            assert a.coherence_weight == w
+            _, faces = a.process(sample)
+        f = faces[0]
+        assert f.status == "anonymized"
+        p, sim, c = seen["p"], seen["sim"], seen["composite"]
+        if w == 0.0:
+            assert c is None and f.p_composite is None
+            best = int(np.argmin(np.abs(2 * p - 1) - sim))
+        else:
+            assert c.shape == p.shape and ((0 <= c) & (c <= 1)).all()
+            best = int(np.argmin(np.abs(2 * p - 1) - sim + w * c))
+            assert f.p_composite == pytest.approx(c[best], abs=1e-12)
+            assert f.pic == pytest.approx(abs(2 * f.p_male_after - 1) - f.sim + w * c[best], abs=1e-9)
+        assert f.p_male_after == pytest.approx(p[best], abs=1e-12) and f.sim == pytest.approx(sim[best], abs=1e-12)
+        picks[w] = (best, c)
+    c = picks[50.0][1]
+    assert picks[50.0][0] == int(np.argmin(c))  # a heavy weight picks the least composite candidate
+    assert np.ptp(c) > 0.05  # the critic really tells these candidates apart: the test can fail
+    assert picks[50.0][0] != picks[0.0][0]  # and the term changes the choice here
+    with pytest.raises(InputError, match="coherence_weight 0.5 needs a pack with a 'coherence' network"):
+        Anonymizer(tinypack.make_pack(tmp_path / "plain"), "ort-cpu", threads=1, coherence_weight=0.5)

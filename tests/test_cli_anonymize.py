@@ -88,3 +88,23 @@ def test_bench_reports_stages(shared_tiny_pack, capsys):
     assert {"detect", "align", "encode", "synthesize", "blend", "total"} <= set(s["stages"])
     assert s["stages"]["total"]["n"] == 5 and s["faces_per_frame"] == 1
     assert r["pytorch_reference"] is None
+
+
+def test_coherence_weight_option(shared_tiny_pack, tmp_path, capsys):
+    import tinypack
+
+    out, log = tmp_path / "o.jpg", tmp_path / "faces.jsonl"
+    # a pack without a critic: a weight > 0 is a clear usage error, 0 runs PIC alone
+    assert run("anonymize", "--sample", "-o", str(out), "--pack", str(shared_tiny_pack), "--coherence-weight", "1") == 2
+    assert "coherence_weight 1 needs a pack with a 'coherence' network" in capsys.readouterr().err
+    pack = tinypack.make_pack(tmp_path / "packs")
+    tinypack.add_coherence(pack, weight=2.0)
+    for w, want in (("0", None), ("3", 3.0)):
+        assert run("anonymize", "--sample", "-o", str(out), "--pack", str(pack), "--backend", "ort-cpu",
+                   "--coherence-weight", w, "--json", str(log)) == 0
+        f = json.loads(log.read_text().splitlines()[-1])["faces"][0]
+        if want is None:
+            assert f["p_composite"] is None
+        else:
+            assert 0 <= f["p_composite"] <= 1
+            assert f["pic"] == pytest.approx(abs(2 * f["p_male_after"] - 1) - f["sim"] + want * f["p_composite"], abs=1e-3)

@@ -196,6 +196,27 @@ def test_real_gpu_frame_path_matches_host_path(real_gpu_path):
         assert g.stats["syntheses"] == h.stats["syntheses"]
 
 
+def test_real_gpu_frame_path_scores_with_the_coherence_critic(monkeypatch, tmp_path, cuda_lib):
+    # a pack with a critic: the device path feeds the synthesized crops to it device-to-device, on real memory
+    import tinypack
+    from test_backend_trt_fake import fake_engines, make_fake_trt
+
+    from pridss_rt import Anonymizer
+    from pridss_rt.media import SAMPLE, read_image
+
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(DeviceMemory(), []))
+    pack_dir = tinypack.make_pack(tmp_path / "packs")
+    tinypack.add_coherence(pack_dir, weight=50.0)
+    pack, root, _ = fake_engines(monkeypatch, tmp_path, pack_dir, cuda.device_info(0))
+    frame = read_image(SAMPLE)
+    with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
+            Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
+        assert g.gpu is not None and "coherence" in g.gpu.io
+        (og, fg), (oh, fh) = g.process(frame), h.process(frame)
+    assert fg[0].reference == fh[0].reference and fg[0].p_composite == pytest.approx(fh[0].p_composite, abs=1e-3)
+    assert np.abs(og.astype(int) - oh.astype(int)).max() <= 6
+
+
 # ---------------------------------------------------------------------------------------------------------
 # (c) the demo pack's networks on the GPU (PyTorch) against ONNX Runtime
 # ---------------------------------------------------------------------------------------------------------
@@ -220,7 +241,7 @@ def test_demo_pack_on_gpu_matches_onnxruntime():
         np.testing.assert_allclose(t["synthesis"].run({syn.inputs[0].name: z})[syn.outputs[0].name], img, atol=1e-3)
         img16 = th["synthesis"].run({syn.inputs[0].name: z})[syn.outputs[0].name]
         assert np.abs(img16 - img).mean() < 0.01, "float16 synthesis drifts from float32"
-        for role in ("encoder", "gender", "identity"):
+        for role in ("encoder", "gender", "identity") + (("coherence",) if "coherence" in pack.networks else ()):
             s = o[role]
             a = s.run({s.inputs[0].name: img})[s.outputs[0].name]
             b = t[role].run({s.inputs[0].name: img})[s.outputs[0].name]

@@ -88,3 +88,31 @@ def test_gpu_stage_failure_fails_closed(gpu_anon):
     with Anonymizer(pack, "trt", engines_root=root, threads=1) as g:
         out, faces = g.process(frame)
         assert faces[0].status == "pixelated" and "kernel launch failed" in faces[0].reason
+
+
+def test_gpu_path_scores_candidates_with_the_coherence_critic(monkeypatch, tmp_path, native_build):
+    # a pack with a critic: the device path feeds the synthesized crops to it device-to-device and makes
+    # the host path's choice
+    import sys
+
+    import tinypack
+    from test_backend_trt_fake import GPU, Memory, fake_engines, install_fake_cuda, make_fake_trt
+
+    lib = CpuAsCudaLib(native.load_native("cpu"))
+    real_load = native.load_native
+    monkeypatch.setattr(native, "load_native", lambda kind="cpu": lib if kind == "cuda" else real_load(kind))
+    mem, calls = Memory(), []
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(mem, calls))
+    install_fake_cuda(monkeypatch, mem, calls)
+    pack_dir = tinypack.make_pack(tmp_path / "packs")
+    tinypack.add_coherence(pack_dir, weight=50.0)
+    pack, root, _ = fake_engines(monkeypatch, tmp_path, pack_dir, GPU)
+    frame = read_image(SAMPLE)
+    with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
+            Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
+        assert g.gpu is not None and "coherence" in g.gpu.io
+        (og, fg), (oh, fh) = g.process(frame), h.process(frame)
+    assert fg[0].status == fh[0].status == "anonymized" and fg[0].reference == fh[0].reference
+    assert fg[0].p_composite is not None and fg[0].p_composite == pytest.approx(fh[0].p_composite, abs=1e-3)
+    assert fg[0].pic == pytest.approx(fh[0].pic, abs=0.1)  # 50 x the critic's small warp-grid difference
+    assert np.abs(og.astype(int) - oh.astype(int)).max() <= 6

@@ -224,3 +224,38 @@ def test_bad_int8_bank(tiny_pack, arrays, pattern):
     _rewrite(tiny_pack, "bank.npz", lambda p: np.savez(p, male=male, **arrays(q, s)), "bank")
     with pytest.raises(PackError, match=r"bank\.npz: " + pattern):
         load_pack(tiny_pack)
+
+
+def test_coherence_critic_is_an_optional_network(tiny_pack):
+    from tinypack import add_coherence
+
+    assert load_pack(tiny_pack).coherence_weight == 0.0 and "coherence" not in load_pack(tiny_pack).networks
+    add_coherence(tiny_pack, weight=0.75)
+    pack = load_pack(tiny_pack)
+    assert pack.coherence_weight == 0.75 and pack.networks["coherence"].batch == "candidate"
+    assert "coherence" in {role for role, _, _ in pack.files()}  # engine manifests and doctor see it
+
+
+@pytest.mark.parametrize("bad", [-0.5, "1", True, float("nan")])
+def test_coherence_weight_must_be_a_non_negative_number(tiny_pack, bad):
+    from tinypack import add_coherence
+
+    add_coherence(tiny_pack)
+    edit_manifest(tiny_pack, lambda d: d["defaults"].update(coherence_weight=bad))
+    with pytest.raises(PackError, match=r"defaults\.coherence_weight: must be a non-negative number"):
+        load_pack(tiny_pack)
+
+
+def test_coherence_weight_needs_the_critic(tiny_pack):
+    edit_manifest(tiny_pack, lambda d: d["defaults"].update(coherence_weight=0.5))
+    with pytest.raises(PackError, match=r"defaults\.coherence_weight: is 0\.5 but the pack has no 'coherence' network"):
+        load_pack(tiny_pack)
+
+
+def test_coherence_critic_must_output_one_probability_per_image(tiny_pack):
+    from tinypack import add_coherence
+
+    add_coherence(tiny_pack)
+    edit_manifest(tiny_pack, lambda d: d["networks"]["coherence"]["outputs"][0].update(shape=["batch", 2]))
+    with pytest.raises(PackError, match=r"networks\.coherence\.outputs\[0\]\.shape: P\(composite\) must be \[batch\]"):
+        load_pack(tiny_pack)

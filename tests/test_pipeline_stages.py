@@ -81,6 +81,11 @@ def test_pic_and_selection_hand_computed():
     np.testing.assert_allclose(score.pic(p, sim), [0.0, -0.2, -0.2, -0.3])
     assert score.select(p, sim) == 3
     assert score.select(np.array([0.5, 0.5]), np.array([0.1, 0.1])) == 0  # ties: first
+    # with a coherence critic: + w * P(composite); candidate 3 is the composite, 1 wins at w = 0.5
+    comp = np.array([0.1, 0.2, 0.9, 0.8])
+    np.testing.assert_allclose(score.pic(p, sim, comp, 0.5), [0.05, -0.1, 0.25, 0.1])
+    assert score.select(p, sim, comp, 0.5) == 1
+    assert score.select(p, sim, comp, 0.0) == 3  # weight 0 = PIC alone
 
 
 def test_gender_output_adapters():

@@ -5,6 +5,7 @@ Networks (crop 16 px, latent 32):
   synthesis image  = reshape(tanh(latent @ Ws), [-1, 3, 16, 16])
   gender    p_male = sigmoid(mean_hw(image) @ Wg)        (output_kind probability)
   identity  emb    = flatten(image) @ Wi                  (D = 8)
+and, with add_coherence(), a critic p_composite = sigmoid(mean_hw(image) @ Wc).
 """
 
 from __future__ import annotations
@@ -115,6 +116,34 @@ def make_pack(root: Path, name: str = "tiny", seed: int = 0) -> Path:
     manifest["bank"] = {"file": "bank.npz", "sha256": sha256_file(root / "bank.npz")}
     write_pack_json(root, manifest)
     return root
+
+
+def add_coherence(root: Path, weight: float = 0.5, seed: int = 7) -> np.ndarray:
+    """Add a coherence critic to the pack at ``root``: p_composite = sigmoid(mean_hw(image) @ Wc), output
+    [batch, 1], and set defaults.coherence_weight. Returns Wc (for hand-computed expectations)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from pridss_rt.pack import sha256_file
+
+    wc = (40.0 * np.random.default_rng(seed).standard_normal((3, 1))).astype(np.float32)
+    n = helper.make_node
+    model = _model([n("ReduceMean", ["image"], ["m"], axes=[2, 3], keepdims=0), n("MatMul", ["m", "Wc"], ["z"]),
+                    n("Sigmoid", ["z"], ["p_composite"])],
+                   [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
+                   [helper.make_tensor_value_info("p_composite", TensorProto.FLOAT, ["batch", 1])], {"Wc": wc})
+    path = Path(root) / "coherence.onnx"
+    onnx.save(model, str(path))
+
+    def edit(d):
+        d["networks"]["coherence"] = {
+            "file": path.name, "sha256": sha256_file(path), "batch": "candidate",
+            "inputs": [{"name": "image", "shape": ["batch", 3, SIZE, SIZE], "dtype": "float32"}],
+            "outputs": [{"name": "p_composite", "shape": ["batch", 1], "dtype": "float32"}]}
+        d["defaults"]["coherence_weight"] = weight
+
+    edit_manifest(root, edit)
+    return wc
 
 
 def edit_manifest(root: Path, fn) -> None:

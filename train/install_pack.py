@@ -9,6 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEST = os.path.join(HERE, '..', 'pridss_rt', 'packs', 'demo')
 FILES = ['pack.json', 'encoder.onnx', 'synthesis.onnx', 'gender.onnx', 'identity.onnx', 'fusion_mask.npy',
          'identity_region.npy', 'reference_match.npy', 'bank.npz', 'MODEL_CARD.md']
+OPTIONAL = ['coherence.onnx']  # installed when the pack has it
 
 
 REFS = {
@@ -40,6 +41,28 @@ def pose_text(R):
     return (f'; closeness = latent similarity - {w:g} x the RMS distance between the 5 landmarks of the face and '
             f'of the reference in their crops, in template eye distances (head-pose-aware choice; mean distance '
             f'to the chosen reference {R["reference_pose_distance"]:.3f})')
+
+
+def coherence_text(man, R):
+    c = man['networks'].get('coherence')
+    if not c:
+        return ''
+    w = man.get('defaults', {}).get('coherence_weight', 0)
+    return (f"- `coherence.onnx`: crop -> P(composite) [B,1], a critic of the pack's own decoder outputs (small CNN on "
+            f"a 64-px downscale; `train/train_critic.py --mode rank`): a train face fused with one of its runtime-style "
+            f"references = good, fused with a random opposite-gender face = bad. The runtime chooses among the K "
+            f"candidates by PIC + {w:g} x P(composite) (`defaults.coherence_weight`): PIC alone rewards an ambiguous "
+            f"gender and a high similarity, which a composite has; mean P(composite) of the chosen faces "
+            f"{R.get('coherence_p_composite_chosen', float('nan')):.3f}.\n")
+
+
+def critic_limits(man):
+    if 'coherence' not in man['networks']:
+        return ''
+    return ('- The coherence critic knows composites only as its training showed them (a random opposite-gender '
+            'reference): it changes the chosen candidate for about a quarter of the faces; judged blind, pair by pair, '
+            '18 of 21 changed faces with a visible difference looked more coherent (two looks of 24), and it cannot '
+            'fix a composite whose five candidates are all composites (docs/demo-pack.md).\n')
 
 
 def card(R, man, train_info, len_bank, grid_note):
@@ -79,14 +102,14 @@ ArcFace); use `export/make_pack.py` with official weights for research-grade res
 - Fusion: static mask (`fusion_mask.npy`): identity cells ({region_text(man)} in crop pixels;
   {id_share:.0%} of the crop) of all 48 map channels come from the original; every other cell and the
   style vector come from the reference{soft_text(man)}.
-- Alignment template (5 points, crop pixels) measured with the {man['preprocess'].get('template_detector')}
+{coherence_text(man, R)}- Alignment template (5 points, crop pixels) measured with the {man['preprocess'].get('template_detector')}
   detector on 2,000 train crops: {man['preprocess']['template']}.
 
 ## Training
 {train_info}
 
 ## Metrics (val, `python train/report.py --pack pridss_rt/packs/demo --n {R['n_loop']} --refs {R.get('refs', 'random')}`)
-PriDSS loop: references = {R.get('refs', 'random')} ({REFS.get(R.get('refs'), REFS['random']).format(pool=R.get('pool'))}{pose_text(R)}), lowest PIC kept.
+PriDSS loop: references = {R.get('refs', 'random')} ({REFS.get(R.get('refs'), REFS['random']).format(pool=R.get('pool'))}{pose_text(R)}), lowest {'PIC + ' + format(R['coherence_weight'], 'g') + ' x P(composite)' if R.get('coherence_weight') else 'PIC'} kept.
 
 | metric | value |
 | --- | --- |
@@ -115,7 +138,7 @@ PriDSS loop: references = {R.get('refs', 'random')} ({REFS.get(R.get('refs'), RE
   gender more often than not: it is as informative as 1 - AUC to an attacker who knows that.
 - Privacy holds for the aligned face crop; in frames the blend pastes the inner face only, and the
   original's hair and head outline around it still carry gender (docs/evaluation.md).
-"""
+{critic_limits(man)}"""
 
 
 def main():
@@ -139,13 +162,17 @@ def main():
     bad = [k for k, v in R['bars'].items() if not v]
     if bad:
         sys.exit(f'not installing: bars failed: {bad}')
-    size = sum(os.path.getsize(os.path.join(a.pack, f)) for f in FILES)
+    files = FILES + [f for f in OPTIONAL if os.path.isfile(os.path.join(a.pack, f))]
+    size = sum(os.path.getsize(os.path.join(a.pack, f)) for f in files)
     if size > 30e6:
         sys.exit(f'not installing: the pack is {size / 1e6:.2f} MB, over the 30 MB the package may carry')
     os.makedirs(DEST, exist_ok=True)
-    for f in FILES:
+    for f in OPTIONAL:  # a pack without it must not leave the previous one's behind
+        if f not in files and os.path.exists(os.path.join(DEST, f)):
+            os.remove(os.path.join(DEST, f))
+    for f in files:
         shutil.copy2(os.path.join(a.pack, f), os.path.join(DEST, f))
-    tot = sum(os.path.getsize(os.path.join(DEST, f)) for f in FILES)
+    tot = sum(os.path.getsize(os.path.join(DEST, f)) for f in files)
     print(f'installed into {os.path.abspath(DEST)} ({tot / 1e6:.1f} MB)')
 
 

@@ -1,7 +1,7 @@
 """Write a variant of an exported demo pack: a larger or smaller reference bank (optionally stored in
 float16), a soft fusion boundary, another reference-match key or identity region, and optionally a
-fine-tuned encoder + synthesis (--ae), another identity embedder (--identity). The gender classifier is
-copied unchanged.
+fine-tuned encoder + synthesis (--ae), another identity embedder (--identity), a coherence critic
+(--coherence, --coherence_weight). The gender classifier is copied unchanged.
 
 Usage:
   python train/pack_variant.py --pack pridss_rt/packs/demo --out runs/pack_b800 \
@@ -35,6 +35,10 @@ def main():
                                              'bank (--bank_per_gender)')
     ap.add_argument('--identity', default='', help='train_cls.py --task identity checkpoint: export it as the '
                     'pack\'s identity embedder (its width/size come from the checkpoint)')
+    ap.add_argument('--coherence', default='', help='train_critic.py checkpoint (critic.pt, its critic.json beside '
+                    'it): export it as the pack\'s coherence network (a candidate\'s P(composite))')
+    ap.add_argument('--coherence_weight', type=float, default=None, help='defaults.coherence_weight of the pack: '
+                    'weight of P(composite) added to PIC in the choice among the K candidates (0 = PIC alone)')
     ap.add_argument('--bank_per_gender', type=int, default=0, help='0: keep the pack\'s bank')
     ap.add_argument('--bank_dtype', default='float32', choices=['float32', 'float16', 'int8'],
                     help='int8: symmetric quantization with one float32 scale per latent element (max |value| '
@@ -108,6 +112,24 @@ def main():
         info['identity_parity'] = export(net, x, P(nd['file']), nd['inputs'][0]['name'], nd['outputs'][0]['name'])
         nd['sha256'] = sha(P(nd['file']))
         info['identity'] = a.identity
+    if a.coherence:
+        import torch
+        from train_critic import Critic
+        torch.set_num_threads(2)
+        cfg = json.load(open(os.path.join(os.path.dirname(a.coherence), 'critic.json')))
+        net = Critic(cfg['width'], cfg['size'])
+        net.load_state_dict(torch.load(a.coherence, map_location='cpu', weights_only=True)); net.eval()
+        g = torch.Generator().manual_seed(a.seed)
+        x = torch.rand(4, 3, 128, 128, generator=g) * 2 - 1
+        info['coherence_parity'] = export(net, x, P('coherence.onnx'), 'image', 'p_composite')
+        s = man['preprocess']['crop_size']
+        man['networks']['coherence'] = {
+            'file': 'coherence.onnx', 'sha256': sha(P('coherence.onnx')), 'batch': 'candidate',
+            'inputs': [{'name': 'image', 'shape': ['batch', 3, s, s], 'dtype': 'float32'}],
+            'outputs': [{'name': 'p_composite', 'shape': ['batch', 1], 'dtype': 'float32'}],
+            'note': (f"coherence critic (train/train_critic.py --mode {cfg.get('mode', 'composite')}, {cfg['params']} "
+                     f"parameters): P(composite) of a synthesized face; held-out AUC {cfg['val_auc']:.3f}")}
+        info['coherence'] = a.coherence
     if a.bank_per_gender:
         so = ort.SessionOptions(); so.intra_op_num_threads = 2
         enc = ort.InferenceSession(P(man['networks']['encoder']['file']), so, providers=['CPUExecutionProvider'])
@@ -184,6 +206,11 @@ def main():
     if a.pose_weight is not None:
         man.setdefault('defaults', {})['pose_weight'] = a.pose_weight
         info['pose_weight'] = a.pose_weight
+    if a.coherence_weight is not None:
+        if 'coherence' not in man['networks'] and a.coherence_weight > 0:
+            sys.exit('--coherence_weight > 0 needs a coherence network (--coherence)')
+        man.setdefault('defaults', {})['coherence_weight'] = a.coherence_weight
+        info['coherence_weight'] = a.coherence_weight
     if a.reference_pool is not None:
         man.setdefault('defaults', {})['reference_pool'] = a.reference_pool
         info['reference_pool'] = a.reference_pool

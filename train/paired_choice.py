@@ -6,9 +6,9 @@ critic (train/train_critic.py), on the val faces whose chosen candidate changes.
 
 Prints how many of the n faces (half men, half women, drawn with --seed) change their choice and writes
 up to 12 men and 12 women of them as original | PIC's choice | the critic-weighted choice, each candidate labelled
-"P(male) SIM P(composite)". Made of CelebA-HQ faces: not for the repo. Judge each pair by eye.
+"P(male) SIM P(composite)" (--blind: no labels, random order, the key in a file). Made of CelebA-HQ faces: not for the repo. Judge each pair by eye.
 """
-import argparse, os, sys
+import argparse, json, os, sys
 import numpy as np, cv2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +29,8 @@ def main():
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--landmarks', default='runs/landmarks_val.npy', help='train/crop_landmarks.py --split val')
     ap.add_argument('--out', default='runs/paired.png')
+    ap.add_argument('--blind', default='', help='write the grid without labels, each pair in random order, and '
+                    'the order (1 = the critic\'s choice is on the left) to this JSON file for after the judging')
     a = ap.parse_args()
     P = lambda f: os.path.join(a.pack, f)
     enc, syn, gen, idn = (sess(P(f)) for f in ('encoder.onnx', 'synthesis.onnx', 'gender.onnx', 'identity.onnx'))
@@ -43,7 +45,7 @@ def main():
     rng = np.random.default_rng(a.seed)
     sel = np.concatenate([rng.choice(np.where(male)[0], a.n // 2, replace=False),
                           rng.choice(np.where(~male)[0], a.n - a.n // 2, replace=False)])
-    tiles, changed = [], 0
+    tiles, changed, order = [], 0, []
     for i in sel:
         x = norm(imgs[i][None])
         z = enc(x)
@@ -57,14 +59,20 @@ def main():
             continue
         changed += 1
         row = [imgs[i]]
-        for j in (j0, j1):
+        swap = bool(a.blind) and rng.random() < 0.5
+        for j in ((j1, j0) if swap else (j0, j1)):
             t = cu8[j].copy()
-            cv2.putText(t, f'{pm[j]:.2f} {sim[j]:.2f} {pc[j]:.2f}', (2, 124), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
-                        (255, 255, 0), 1)
+            if not a.blind:
+                cv2.putText(t, f'{pm[j]:.2f} {sim[j]:.2f} {pc[j]:.2f}', (2, 124), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
+                            (255, 255, 0), 1)
             row.append(t)
+        order.append((bool(male[i]), int(swap)))
         tiles.append((male[i], np.concatenate(row, 1)))
     print(f'{changed} of {len(sel)} faces change their choice at weight {a.weight:g}')
     tiles = [t for m, t in tiles if m][:12] + [t for m, t in tiles if not m][:12]  # men, then women
+    if a.blind:
+        key = [o for m, o in order if m][:12] + [o for m, o in order if not m][:12]
+        json.dump({'critic_on_left': key, 'note': 'tile order: rows of 4, left to right'}, open(a.blind, 'w'))
     if not tiles:
         return
     while len(tiles) % 4:

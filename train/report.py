@@ -132,8 +132,9 @@ def main():
                     help='val crops\' landmarks (train/crop_landmarks.py --split val); used when the bank has landmarks')
     ap.add_argument('--pose_weight', type=float, default=None, help='override the pack\'s defaults.pose_weight')
     ap.add_argument('--coherence', default=None, help='coherence critic ONNX (train/train_critic.py): adds '
-                    '--coherence_weight x P(composite) to PIC when choosing among the K candidates')
-    ap.add_argument('--coherence_weight', type=float, default=0.0)
+                    '--coherence_weight x P(composite) to PIC when choosing among the K candidates (default: '
+                    'the pack\'s own coherence network and defaults.coherence_weight, if it has them)')
+    ap.add_argument('--coherence_weight', type=float, default=None)
     ap.add_argument('--fid_model', default=os.path.expanduser('~/.cache/pridss-rt/inception_fid.onnx'))
     ap.add_argument('--attacker', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
                                                        'attacker', 'attacker_gender.onnx'))
@@ -180,7 +181,11 @@ def main():
     # PriDSS loop
     chosen_u8 = np.empty_like(x_u8); chosen_ref = np.zeros(len(sel), np.int64)
     p_anon = np.zeros(len(sel)); sim_anon = np.zeros(len(sel))
-    crit = sess(a.coherence) if a.coherence else None
+    if a.coherence is None and 'coherence' in man['networks']:
+        a.coherence = P(man['networks']['coherence']['file'])
+    if a.coherence_weight is None:
+        a.coherence_weight = float(man.get('defaults', {}).get('coherence_weight', 0.0)) if a.coherence else 0.0
+    crit = sess(a.coherence) if a.coherence and a.coherence_weight > 0 else None
     p_comp = np.zeros(len(sel))
     if crit is not None:
         R['coherence'] = a.coherence; R['coherence_weight'] = a.coherence_weight

@@ -44,7 +44,7 @@ python train/pack_variant.py --pack runs/pack_120 --out runs/pack_130 --bank_per
 python train/pack_variant.py --pack runs/pack_130 --out runs/pack_140 --bank_per_gender 800 --bank_dtype int8 \
     --bank_compress 1 --bank_landmarks 1 --pose_weight 10 --version 1.4.0 \
     --description "Small demo PriDSS pack trained in this repo (train/): spatial-latent autoencoder (48x16x16 map + 64-d style = 12352 values); identity cells (eyes without the brows, nose, mouth) kept from the original; context cells (brows, forehead, skin, jaw, hair, background) + style from an opposite-gender reference of a 1,600-face bank (int8) chosen by latent similarity and head pose (bank landmarks); small CNN gender classifier and identity embedder."
-# pack 1.5.0 (installed): stage I = stage F fine-tuned on the runtime's own pairs (train crops' landmarks, pairs
+# pack 1.5.0: stage I = stage F fine-tuned on the runtime's own pairs (train crops' landmarks, pairs
 # ranked like ReferenceBank.choose) with a fused target that takes half of the reference's blurred shading;
 # the same 1,600 bank faces re-encoded. Stages G (runtime pairs only) and H (--target_lowpass_mix 1) were tried.
 python train/crop_landmarks.py --split train --out runs/landmarks_train.npy
@@ -55,7 +55,14 @@ $N python train/train_ae.py --init runs/ae5_nobrow/ckpt.pt --region nobrow --pai
 python train/pack_variant.py --pack runs/pack_140 --out runs/pack_150 --ae runs/ae8_lp50/ckpt.pt --bank_per_gender 800 \
     --bank_dtype int8 --bank_compress 1 --bank_landmarks 1 --pose_weight 10 --version 1.5.0 \
     --description "Small demo PriDSS pack trained in this repo (train/): spatial-latent autoencoder (48x16x16 map + 64-d style = 12352 values), fine-tuned on the runtime's own reference pairs with a fused target that keeps the original's detail on the reference's blurred shading (stage I); identity cells (eyes without the brows, nose, mouth) kept from the original; context cells (brows, forehead, skin, jaw, hair, background) + style from an opposite-gender reference of a 1,600-face bank (int8) chosen by latent similarity and head pose (bank landmarks); small CNN gender classifier and identity embedder."
-python train/report.py --pack runs/pack_150 --n 1000 --out runs/report.json --grid runs/grid.png
-python train/install_pack.py --pack runs/pack_150 --report runs/report.json
+# pack 1.6.0 (installed): 1.5.0 + a coherence critic that ranks fused faces (runtime-style references = good,
+# random opposite-gender references = bad), added to PIC with weight 1 in the K-candidate choice
+$N python train/train_critic.py --pack runs/pack_150 --mode rank --width 16 --data runs/critic_rank_data.npz --out runs/critic_rank
+python train/pack_variant.py --pack runs/pack_150 --out runs/pack_160 --coherence runs/critic_rank/critic.pt \
+    --coherence_weight 1.0 --version 1.6.0
+python train/report.py --pack runs/pack_160 --n 1000 --out runs/report.json --grid runs/grid.png
+python train/paired_choice.py --critic runs/pack_160/coherence.onnx --weight 1.0 --n 300 --seed 3 --out runs/paired.png \
+    --blind runs/paired_key.json
+python train/install_pack.py --pack runs/pack_160 --report runs/report.json
 # independent gender attacker for pridss-rt eval --extra-attacker (not part of the pack)
 $N python train/train_attacker.py --epochs 3 --out runs/attacker

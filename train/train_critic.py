@@ -2,21 +2,22 @@
 
 PIC (|2 P(male) - 1| - SIM) rewards an ambiguous gender and a high similarity to the original, and a
 composite (the original's inner face pasted into a context that does not fit it) is both: so among K
-candidates PIC tends to pick the composite when there is one. This critic scores how much a decoded face
-looks like a mix of two faces, for the experiment `train/report.py --coherence critic.onnx --coherence_weight w`
-(PIC + w * P(composite)); tried and not shipped (docs/demo-pack.md: it calls nearly every fused face a composite).
+candidates PIC tends to pick the composite when there is one. The runtime adds `coherence_weight *
+P(composite)` to PIC for packs that ship this critic (pack network role `coherence`; pack 1.6.0: weight 1).
 
-Training data, all from the pack's encoder and synthesis on train-split faces (val for the held-out figures):
-  coherent (label 0)  : reconstructions syn(enc(x));
-  composite (label 1) : fused latents mask * z_a + (1 - mask) * z_b with b drawn at random (any gender, any
-                        pose), which are mostly visible composites (pose, lighting and skin do not match).
-Both come out of the same decoder, so the critic cannot use sharpness; what is left is composite-ness.
---matched: a share of the composites fused with the face's runtime-style neighbours (runs/pairs_train.npz);
---degraded: a share of the reconstructions per batch blurred or washed out and counted as bad.
+--mode rank (pack 1.6.0): every training image is a fused face from the pack's encoder and synthesis, a train
+  face fused with one of its 16 runtime-style opposite-gender references (runs/pairs_train.npz from
+  train/runtime_pairs.py; label 0) or with a random opposite-gender train face (label 1). Both have an
+  opposite-gender context, so gender is no cue; the critic learns how well pose, lighting and face shape fit,
+  on the kind of faces it has to rank. Held-out figures on 1,000 other train faces.
+--mode composite (tried, not shipped: it calls nearly every fused face a composite): reconstructions
+  syn(enc(x)) (label 0) vs fused latents mask * z_a + (1 - mask) * z_b with b drawn at random (label 1),
+  held out on val; --matched: a share of the composites fused with runtime-style neighbours instead;
+  --degraded: a share of the reconstructions per batch blurred or washed out and counted as bad.
 
-    python train/train_critic.py --pack pridss_rt/packs/demo --out runs/critic
-writes runs/critic/coherence.onnx (input (N,3,128,128) normalized like the pack's other networks, output
-(N,1) P(composite)) and runs/critic/critic.json (held-out accuracy and AUC).
+    python train/train_critic.py --pack pridss_rt/packs/demo --mode rank --width 16 --out runs/critic_rank
+writes runs/critic_rank/coherence.onnx (input (N,3,128,128) normalized like the pack's other networks, output
+(N,1) P(composite)), critic.pt (for train/pack_variant.py --coherence) and critic.json (held-out accuracy, AUC).
 """
 import argparse, json, os, sys, time
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
@@ -84,6 +85,26 @@ def make_set_subset(enc, syn, mask, u8, n, rng, neighbours, matched):
     return x, np.r_[np.zeros(n), np.ones(n)].astype(np.float32)
 
 
+def make_rank_set(enc, syn, mask, tr, male, neighbours, n, n_val, rng):
+    """--mode rank: every image is a fused face. Label 0: the face fused with one of its runtime-style
+    opposite-gender neighbours (``neighbours`` [len(tr), 16], train/runtime_pairs.py), as the runtime fuses;
+    label 1: fused with a random opposite-gender train face. Both have an opposite-gender context, so gender
+    is no cue; what differs is how well pose, lighting and face shape fit. Returns train and held-out sets
+    (the last n_val faces; other train faces, not val: the neighbours exist for the train split only)."""
+    base = rng.choice(len(tr), n + n_val, replace=False)
+    nb = neighbours[base, rng.integers(0, neighbours.shape[1], len(base))]
+    pm, pf = np.where(male)[0], np.where(~male)[0]
+    rnd = np.array([rng.choice(pf if male[f] else pm) for f in base])
+    faces = np.unique(np.concatenate([base, nb, rnd]))
+    pos = np.full(len(tr), -1); pos[faces] = np.arange(len(faces))
+    z = batched(enc, norm(tr[faces]))
+    zb = z[pos[base]]
+    xm = to_u8(batched(syn, mask[None] * zb + (1 - mask[None]) * z[pos[nb]]))
+    xr = to_u8(batched(syn, mask[None] * zb + (1 - mask[None]) * z[pos[rnd]]))
+    lab = lambda k: np.r_[np.zeros(k), np.ones(k)].astype(np.float32)  # noqa: E731
+    return (np.concatenate([xm[:n], xr[:n]]), lab(n), np.concatenate([xm[n:], xr[n:]]), lab(n_val))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--pack', default='pridss_rt/packs/demo')
@@ -97,6 +118,9 @@ def main():
     ap.add_argument('--data', default=None, help='cache the generated images here (.npz) and reuse them (not '
                     'checked against --n/--matched/--seed: one file per setting)')
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--mode', default='composite', choices=['composite', 'rank'],
+                    help='composite: reconstructions vs fused faces (see above); rank: fused faces with the '
+                         'runtime\'s own references vs fused faces with random opposite-gender ones (make_rank_set)')
     ap.add_argument('--matched', type=float, default=0.0,
                     help='share of composites fused with one of the face\'s 16 runtime-style opposite-gender '
                          'neighbours (train/runtime_pairs.py) instead of a random face')
@@ -115,6 +139,14 @@ def main():
     if a.data and os.path.isfile(a.data):
         d = np.load(a.data, allow_pickle=False)
         xt, yt, xv, yv = d['xt'], d['yt'], d['xv'], d['yv']
+    elif a.mode == 'rank':
+        tr, meta = load_cache('train')
+        allnb = np.load(a.pairs_file, allow_pickle=False)['neighbours']
+        if len(allnb) != len(tr):
+            sys.exit(f'{a.pairs_file}: not the neighbours of this train split')
+        xt, yt, xv, yv = make_rank_set(enc, syn, mask, tr, meta['male'].astype(bool), allnb, a.n, a.n_val, rng)
+        if a.data:
+            np.savez(a.data, xt=xt, yt=yt, xv=xv, yv=yv)
     else:
         tr, _ = load_cache('train'); va, _ = load_cache('val')
         nbr = None
@@ -162,10 +194,11 @@ def main():
         print(f'epoch {ep}: train loss {tot / len(perm):.4f}, val acc {((pv >= 0.5) == yv).mean():.3f}, '
               f'val auc {roc_auc(pv, yv):.3f}, {time.time() - t0:.0f} s', flush=True)
     net.eval()
-    R = {'pack': a.pack, 'n': a.n, 'n_val': a.n_val, 'epochs': a.epochs, 'seed': a.seed, 'width': a.width, 'size': a.size, 'matched': a.matched, 'degraded': a.degraded,
+    R = {'pack': a.pack, 'n': a.n, 'n_val': a.n_val, 'epochs': a.epochs, 'seed': a.seed, 'width': a.width,
+         'size': a.size, 'mode': a.mode, 'matched': a.matched, 'degraded': a.degraded,
          'params': sum(p.numel() for p in net.parameters()),
          'val_acc': float(((pv >= 0.5) == yv).mean()), 'val_auc': roc_auc(pv, yv),
-         'val_mean_p_reconstruction': float(pv[yv == 0].mean()), 'val_mean_p_composite': float(pv[yv == 1].mean()),
+         'val_mean_p_good': float(pv[yv == 0].mean()), 'val_mean_p_bad': float(pv[yv == 1].mean()),
          'seconds': round(time.time() - t0, 1)}
     torch.save(net.state_dict(), os.path.join(a.out, 'critic.pt'))
     torch.onnx.export(net, torch.zeros(1, 3, 128, 128), os.path.join(a.out, 'coherence.onnx'), input_names=['image'],
