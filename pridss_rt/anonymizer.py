@@ -31,7 +31,7 @@ from .detect import Detection, make_detector
 from .encode import encode
 from .errors import InputError, PridssError
 from .fuse import ReferenceBank, fuse
-from .pack import ModelPack, load_pack
+from .pack import ModelPack, _is_num, load_pack
 from .synthesize import synthesize
 from .track import Track, Tracker
 
@@ -138,7 +138,7 @@ class Anonymizer:
         if self.candidates < 1:
             raise InputError(f"candidates must be >= 1, got {self.candidates}")
         cw = self.pack.coherence_weight if coherence_weight is None else coherence_weight
-        if not isinstance(cw, (int, float)) or isinstance(cw, bool) or not np.isfinite(cw) or cw < 0:
+        if not _is_num(cw) or not np.isfinite(cw) or cw < 0:  # the rule the pack's own value obeys
             raise InputError(f"coherence_weight must be a non-negative number, got {cw!r}")
         if cw > 0 and "coherence" not in self.nets:
             raise InputError(f"coherence_weight {cw:g} needs a pack with a 'coherence' network; pack "

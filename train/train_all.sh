@@ -59,7 +59,8 @@ python train/pack_variant.py --pack runs/pack_140 --out runs/pack_150 --ae runs/
 # random opposite-gender references = bad), added to PIC with weight 1 in the K-candidate choice
 $N python train/train_critic.py --pack runs/pack_150 --mode rank --width 16 --data runs/critic_rank_data.npz --out runs/critic_rank
 python train/pack_variant.py --pack runs/pack_150 --out runs/pack_160 --coherence runs/critic_rank/critic.pt \
-    --coherence_weight 1.0 --version 1.6.0
+    --coherence_weight 1.0 --version 1.6.0 \
+    --description "Small demo PriDSS pack trained in this repo (train/): spatial-latent autoencoder (48x16x16 map + 64-d style = 12352 values), fine-tuned on the runtime's own reference pairs with a fused target that keeps the original's detail on the reference's blurred shading (stage I); identity cells (eyes without the brows, nose, mouth) kept from the original; context cells (brows, forehead, skin, jaw, hair, background) + style from an opposite-gender reference of a 1,600-face bank (int8) chosen by latent similarity and head pose (bank landmarks); small CNN gender classifier and identity embedder; a coherence critic (trained to rank the pack's own fused faces) added to PIC in the choice among the K candidates."
 python train/report.py --pack runs/pack_160 --n 1000 --out runs/report.json --grid runs/grid.png
 python train/paired_choice.py --critic runs/pack_160/coherence.onnx --weight 1.0 --n 300 --seed 3 --out runs/paired.png \
     --blind runs/paired_key.json
