@@ -24,6 +24,7 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import load_cache, roc_auc  # noqa: E402
+from export_pack import export  # noqa: E402
 from models import SmallCNN  # noqa: E402
 from report import sess, batched, norm, to_u8  # noqa: E402
 
@@ -85,6 +86,14 @@ def make_set_subset(enc, syn, mask, u8, n, rng, neighbours, matched):
     return x, np.r_[np.zeros(n), np.ones(n)].astype(np.float32)
 
 
+def load_neighbours(path, n_train):
+    """The runtime-style opposite-gender neighbours of every train face (train/runtime_pairs.py)."""
+    nb = np.load(path, allow_pickle=False)['neighbours']
+    if len(nb) != n_train:
+        sys.exit(f'{path}: not the neighbours of this train split')
+    return nb
+
+
 def make_rank_set(enc, syn, mask, tr, male, neighbours, n, n_val, rng):
     """--mode rank: every image is a fused face. Label 0: the face fused with one of its runtime-style
     opposite-gender neighbours (``neighbours`` [len(tr), 16], train/runtime_pairs.py), as the runtime fuses;
@@ -141,28 +150,20 @@ def main():
         xt, yt, xv, yv = d['xt'], d['yt'], d['xv'], d['yv']
     elif a.mode == 'rank':
         tr, meta = load_cache('train')
-        allnb = np.load(a.pairs_file, allow_pickle=False)['neighbours']
-        if len(allnb) != len(tr):
-            sys.exit(f'{a.pairs_file}: not the neighbours of this train split')
-        xt, yt, xv, yv = make_rank_set(enc, syn, mask, tr, meta['male'].astype(bool), allnb, a.n, a.n_val, rng)
+        xt, yt, xv, yv = make_rank_set(enc, syn, mask, tr, meta['male'].astype(bool), load_neighbours(a.pairs_file, len(tr)),
+                                       a.n, a.n_val, rng)
         if a.data:
             np.savez(a.data, xt=xt, yt=yt, xv=xv, yv=yv)
     else:
         tr, _ = load_cache('train'); va, _ = load_cache('val')
-        nbr = None
         if a.matched > 0:
             # the n faces plus all their neighbours, so that a neighbour is always among the encoded faces
-            allnb = np.load(a.pairs_file, allow_pickle=False)['neighbours']
-            if len(allnb) != len(tr):
-                sys.exit(f'{a.pairs_file}: not the neighbours of this train split')
+            allnb = load_neighbours(a.pairs_file, len(tr))
             base = rng.choice(len(tr), a.n, replace=False)
             nb = allnb[base]
-            faces = np.unique(np.concatenate([base, nb.ravel()]))
-            pos = {f: i for i, f in enumerate(faces)}
-            order = np.concatenate([[pos[f] for f in base], np.setdiff1d(np.arange(len(faces)), [pos[f] for f in base])])
-            faces = faces[order]  # the n base faces first
-            pos = {f: i for i, f in enumerate(faces)}
-            nbr = np.vectorize(pos.get)(nb)
+            faces = np.concatenate([base, np.setdiff1d(nb.ravel(), base)])  # the n base faces first
+            pos = np.full(len(tr), -1); pos[faces] = np.arange(len(faces))
+            nbr = pos[nb]
             xt, yt = make_set_subset(enc, syn, mask, tr[faces], a.n, rng, nbr, a.matched)
         else:
             xt, yt = make_set(enc, syn, mask, tr[rng.choice(len(tr), a.n, replace=False)], rng)
@@ -201,9 +202,7 @@ def main():
          'val_mean_p_good': float(pv[yv == 0].mean()), 'val_mean_p_bad': float(pv[yv == 1].mean()),
          'seconds': round(time.time() - t0, 1)}
     torch.save(net.state_dict(), os.path.join(a.out, 'critic.pt'))
-    torch.onnx.export(net, torch.zeros(1, 3, 128, 128), os.path.join(a.out, 'coherence.onnx'), input_names=['image'],
-                      output_names=['p_composite'], dynamic_axes={'image': {0: 'n'}, 'p_composite': {0: 'n'}},
-                      opset_version=17, dynamo=False)
+    export(net, torch.from_numpy(xv[:4]), os.path.join(a.out, 'coherence.onnx'), 'image', 'p_composite')  # parity-checked
     json.dump(R, open(os.path.join(a.out, 'critic.json'), 'w'), indent=1)
     print(json.dumps(R, indent=1))
 
