@@ -1,11 +1,11 @@
-"""Paired look at a change of the K-candidate choice: PIC alone vs PIC + w * P(composite) of a coherence
-critic (train/train_critic.py), on the val faces whose chosen candidate changes.
+"""Paired look at a change of the K-candidate choice: PIC + w0 * P(composite) (--base_weight, 0: PIC alone) vs
+PIC + w * P(composite) of a coherence critic (train/train_critic.py), on the val faces whose chosen candidate changes.
 
     python train/paired_choice.py --critic runs/critic_w16/coherence.onnx --weight 1.0 --n 200 \
         --out runs/paired_w16.png
 
 Prints how many of the n faces (half men, half women, drawn with --seed) change their choice and writes
-up to 12 men and 12 women of them as original | PIC's choice | the critic-weighted choice, each candidate labelled
+up to 12 men and 12 women of them as original | the --base_weight choice | the --weight choice, each candidate labelled
 "P(male) SIM P(composite)" (--blind: no labels, random order, the key in a file). Made of CelebA-HQ faces: not for the repo. Judge each pair by eye.
 """
 import argparse, json, os, sys
@@ -24,6 +24,8 @@ def main():
     ap.add_argument('--pack', default='pridss_rt/packs/demo')
     ap.add_argument('--critic', required=True)
     ap.add_argument('--weight', type=float, default=1.0)
+    ap.add_argument('--base_weight', type=float, default=0.0,
+                    help='the choice compared against: PIC + base_weight x P(composite) (0: PIC alone)')
     ap.add_argument('--n', type=int, default=200)
     ap.add_argument('--k', type=int, default=5)
     ap.add_argument('--seed', type=int, default=1)
@@ -54,7 +56,7 @@ def main():
         cn = norm(cu8)
         pm, sim, pc = gen(cn).reshape(-1), l2n(idn(cn)) @ l2n(idn(x))[0], crit(cn).reshape(-1)
         pic = np.abs(2 * pm - 1) - sim
-        j0, j1 = int(np.argmin(pic)), int(np.argmin(pic + a.weight * pc))
+        j0, j1 = int(np.argmin(pic + a.base_weight * pc)), int(np.argmin(pic + a.weight * pc))
         if j0 == j1:
             continue
         changed += 1
@@ -68,7 +70,7 @@ def main():
             row.append(t)
         order.append((bool(male[i]), int(swap)))
         tiles.append((male[i], np.concatenate(row, 1)))
-    print(f'{changed} of {len(sel)} faces change their choice at weight {a.weight:g}')
+    print(f'{changed} of {len(sel)} faces change their choice at weight {a.weight:g} (vs {a.base_weight:g})')
     tiles = [t for m, t in tiles if m][:12] + [t for m, t in tiles if not m][:12]  # men, then women
     if a.blind:
         key = [o for m, o in order if m][:12] + [o for m, o in order if not m][:12]
