@@ -92,7 +92,8 @@ class GpuFramePath:
         self.h_lat = cuda.PinnedBuffer((max_faces * 16, lat), np.float32)  # also K*faces fused latents
         self.h_emb = cuda.PinnedBuffer((max_faces * 16, emb), np.float32)
         self.h_p = cuda.PinnedBuffer((max_faces * 16, 2), np.float32)  # gender outputs: [n], [n,1] or [n,2]
-        self.h_c = cuda.PinnedBuffer((max_faces * 16, 1), np.float32)  # coherence critic: [n] or [n,1]
+        # coherence critic output, [n] or [n,1]: only for packs that ship one
+        self.h_c = cuda.PinnedBuffer((max_faces * 16, 1), np.float32) if "coherence" in self.io else None
         self.slots = [_Slot(), _Slot()]
         self._i = 0
         self.s_main.synchronize()
@@ -182,6 +183,8 @@ class GpuFramePath:
     def score_candidates(self, n: int, coherence: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Gender + identity (+ the coherence critic when ``coherence``) of the ``n`` synthesized crops
         (device-to-device feeds); returns (raw gender output, L2-normalized embeddings, P(composite) or None)."""
+        if coherence and self.h_c is None:
+            raise ValueError(f"pack '{self.pack.name}' has no coherence network to score candidates with")
         syn = self.nets["synthesis"]
         out = self.io["synthesis"][syn.outputs[0].name][0]
         nbytes = n * 3 * self.S * self.S * 4

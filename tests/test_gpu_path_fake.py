@@ -44,6 +44,10 @@ def test_gpu_path_matches_host_path(gpu_anon):
     with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
             Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
         assert g.backend == "trt" and g.gpu is not None and h.gpu is None
+        # no critic in this pack: no buffer for it, and asking for its scores is a clear error
+        assert "coherence" not in g.gpu.io and g.gpu.h_c is None
+        with pytest.raises(ValueError, match="no coherence network"):
+            g.gpu.score_candidates(1, coherence=True)
         for k in range(3):
             og, fg = g.process(frame)
             oh, fh = h.process(frame)
@@ -110,7 +114,7 @@ def test_gpu_path_scores_candidates_with_the_coherence_critic(monkeypatch, tmp_p
     frame = read_image(SAMPLE)
     with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
             Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
-        assert g.gpu is not None and "coherence" in g.gpu.io
+        assert g.gpu is not None and "coherence" in g.gpu.io and g.gpu.h_c is not None
         (og, fg), (oh, fh) = g.process(frame), h.process(frame)
     assert fg[0].status == fh[0].status == "anonymized" and fg[0].reference == fh[0].reference
     assert fg[0].p_composite is not None and fg[0].p_composite == pytest.approx(fh[0].p_composite, abs=1e-3)
