@@ -15,13 +15,19 @@ reconstructions (coherent faces, same texture) from fused outputs, and the fused
 non-saturating GAN loss, which pushes them towards single coherent faces where the target T is still a
 composite.
 
+--adv_critic bn (stage J): the critic is the gender classifier's backbone (models.SmallCNN: BatchNorm
+convolutions and a position-aware linear head, width 16, on the face at 64 px), which tells reconstructions
+from fused faces apart (train/train_critic.py --mode composite: held-out AUC 0.96-0.98) where stage E's
+normalization-free patch critic stayed near chance. Reconstructions and fused outputs go through it in one
+batch (its BatchNorm statistics never tell the two apart by batch).
+
 Usage (2-core CPU): nice -n 10 python train/train_ae.py --steps 2000 --out runs/ae
 """
 import argparse, json, os, sys, time
 import numpy as np, torch, torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import seed_all, load_cache, to_tensor, ssim, identity_pixel_mask, identity_cells, REGIONS
-from models import Encoder, Synthesis, latent_mask
+from models import Encoder, Synthesis, SmallCNN, latent_mask
 
 
 def blur(m, sigma):
@@ -110,6 +116,9 @@ def main():
     ap.add_argument('--target_lowpass_mix', type=float, default=1.0,
                     help='with --target_lowpass: how much of the original\'s blurred part is replaced by the '
                          'reference\'s (1 = all; 0.5 = half)')
+    ap.add_argument('--adv_critic', default='patch', choices=['patch', 'bn'],
+                    help='patch: spectrally-normalized patch critic (stage E); bn: the classifiers\' BatchNorm '
+                         'backbone on the whole face at 64 px (stage J)')
     ap.add_argument('--d_lr', type=float, default=1e-3)
     ap.add_argument('--adv_warmup', type=int, default=100, help='critic-only steps before the term is applied')
     a = ap.parse_args()
@@ -129,7 +138,16 @@ def main():
     if a.init:
         ck = torch.load(a.init, weights_only=True)
         E.load_state_dict(ck['E']); S.load_state_dict(ck['S'])
-    D = PatchCritic() if a.adv_weight > 0 else None
+    D = None
+    if a.adv_weight > 0:
+        D = PatchCritic() if a.adv_critic == 'patch' else SmallCNN(1, width=16, size=64)
+
+    def critic(yr, yf):  # logits of (reconstructions, fused); the BatchNorm critic sees both in one batch
+        if a.adv_critic == 'patch':
+            return D(yr), D(yf)
+        lo = D.features(torch.cat([yr, yf], 0))
+        return lo[:len(yr)], lo[len(yr):]
+
     if D is not None:
         opt_d = torch.optim.Adam(D.parameters(), lr=a.d_lr, betas=(0.5, 0.99))
     lm = torch.from_numpy(latent_mask(identity_cells(a.region)))
@@ -185,7 +203,7 @@ def main():
         loss = l_rec + a.fused_weight * l_fus
         l_adv = torch.zeros(())
         if D is not None and step - start >= a.adv_warmup:
-            l_adv = F.softplus(-D(yf)).mean()
+            l_adv = F.softplus(-critic(yr.detach(), yf)[1]).mean()
             loss = loss + a.adv_weight * l_adv
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -193,15 +211,17 @@ def main():
         if D is not None:
             # critic: the decoder's own reconstructions (coherent faces with the same texture) vs fused
             # outputs, so it judges composite-ness (seams, patches, proportions), not photo sharpness
-            dr, df = D(yr.detach()), D(yf.detach())
+            dr, df = critic(yr.detach(), yf.detach())
             l_d = F.softplus(-dr).mean() + F.softplus(df).mean()
             opt_d.zero_grad(set_to_none=True); l_d.backward(); opt_d.step()
+            d_acc = 0.5 * ((dr > 0).float().mean().item() + (df < 0).float().mean().item())
         if step % 50 == 0 or step == a.steps - 1:
             with torch.no_grad():
                 mse = ((yr - x) ** 2).mean().item() / 4
             msg = json.dumps({'step': step, 'lr': round(lr, 6), 'rec': round(l_rec.item(), 4),
                               'fus': round(l_fus.item(), 4), 'adv': round(float(l_adv.detach()), 4),
-                              'd': round(l_d.item(), 4) if D is not None else None, 'psnr~': round(10 * np.log10(1 / mse), 2),
+                              'd': round(l_d.item(), 4) if D is not None else None,
+                              'd_acc': round(d_acc, 3) if D is not None else None, 'psnr~': round(10 * np.log10(1 / mse), 2),
                               'min': round((time.time() - t0) / 60, 2)})
             print(msg, flush=True); log.write(msg + '\n'); log.flush()
         last = step == a.steps - 1 or (a.stop_at and step + 1 >= a.stop_at)
