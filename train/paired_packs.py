@@ -1,0 +1,85 @@
+"""Blind paired look at two packs' anonymized faces (e.g. two decoders): the same val faces through each pack's
+own PriDSS choice (the runtime's references, K candidates, PIC + the pack's coherence term unless --weight),
+each pair in random order, no labels; the order goes to a key file to read after the judging.
+
+    python train/paired_packs.py --a runs/pack_160 --b runs/pack_170 --n 24 --seed 11 \
+        --out runs/paired_packs.png --key runs/paired_packs_key.json
+
+Writes rows of 4 tiles (original | one pack's face | the other's); 12 men then 12 women for --n 24. Made of
+CelebA-HQ faces: not for the repo. Judge each pair by eye (more coherent / less / alike), then read the key
+(1 = pack --a is on the left).
+"""
+import argparse, json, os, sys
+import numpy as np, cv2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from common import load_cache  # noqa: E402
+from report import sess, norm, to_u8, l2n  # noqa: E402
+from pridss_rt.fuse import ReferenceBank  # noqa: E402
+from pridss_rt.pack import load_pack  # noqa: E402
+
+
+class Loop:
+    """One pack's choice among its K candidates, as train/report.py and the runtime make it."""
+
+    def __init__(self, path, k, weight):
+        P = lambda f: os.path.join(path, f)
+        self.enc, self.syn, self.gen, self.idn = (sess(P(f)) for f in ('encoder.onnx', 'synthesis.onnx',
+                                                                        'gender.onnx', 'identity.onnx'))
+        pack = load_pack(path)
+        self.w = pack.coherence_weight if weight is None else weight
+        self.crit = sess(P('coherence.onnx')) if self.w > 0 else None
+        self.blat = pack.bank()[0].reshape(len(pack.bank()[0]), -1)
+        self.bank, self.mask, self.k = ReferenceBank(pack), pack.fusion_mask()[None], k
+        self.pose = pack.pose_weight > 0
+
+    def __call__(self, x, lm):
+        z = self.enc(x)
+        refs = self.bank.choose(z[0], float(self.gen(x).reshape(-1)[0]), self.k, lm if self.pose else None)
+        cu8 = to_u8(self.syn(self.mask * z + (1 - self.mask) * self.blat[refs]))
+        cn = norm(cu8)
+        score = np.abs(2 * self.gen(cn).reshape(-1) - 1) - l2n(self.idn(cn)) @ l2n(self.idn(x))[0]
+        if self.crit is not None:
+            score = score + self.w * self.crit(cn).reshape(-1)
+        return cu8[int(np.argmin(score))]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--a', required=True)
+    ap.add_argument('--b', required=True)
+    ap.add_argument('--weight_a', type=float, default=None, help='coherence weight for --a (default: the pack\'s)')
+    ap.add_argument('--weight_b', type=float, default=None)
+    ap.add_argument('--n', type=int, default=24)
+    ap.add_argument('--k', type=int, default=5)
+    ap.add_argument('--seed', type=int, default=11)
+    ap.add_argument('--landmarks', default='runs/landmarks_val.npy', help='train/crop_landmarks.py --split val')
+    ap.add_argument('--out', default='runs/paired_packs.png')
+    ap.add_argument('--key', default='runs/paired_packs_key.json')
+    a = ap.parse_args()
+    A, B = Loop(a.a, a.k, a.weight_a), Loop(a.b, a.k, a.weight_b)
+    imgs, meta = load_cache('val')
+    male = meta['male'].astype(bool)
+    lm = np.load(a.landmarks, allow_pickle=False)
+    rng = np.random.default_rng(a.seed)
+    sel = np.concatenate([rng.choice(np.where(male)[0], a.n // 2, replace=False),
+                          rng.choice(np.where(~male)[0], a.n - a.n // 2, replace=False)])
+    tiles, key = [], []
+    for i in sel:
+        x = norm(imgs[i][None])
+        fa, fb = A(x, lm[i]), B(x, lm[i])
+        a_left = bool(rng.random() < 0.5)
+        tiles.append(np.concatenate([imgs[i]] + ([fa, fb] if a_left else [fb, fa]), 1))
+        key.append(int(a_left))
+    json.dump({'a': a.a, 'b': a.b, 'a_on_left': key, 'note': 'tile order: rows of 4, left to right'}, open(a.key, 'w'))
+    while len(tiles) % 4:
+        tiles.append(np.zeros_like(tiles[0]))
+    sep = lambda t: np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255)
+    rows = [np.concatenate([sep(t) for t in tiles[r:r + 4]], 1) for r in range(0, len(tiles), 4)]
+    cv2.imwrite(a.out, np.concatenate(rows, 0)[:, :, ::-1])
+    print('grid (not for the repo: CelebA-HQ faces):', a.out, '- key:', a.key)
+
+
+if __name__ == '__main__':
+    main()
