@@ -14,9 +14,8 @@ import numpy as np, cv2
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 from common import load_cache  # noqa: E402
-from report import sess, norm, to_u8, l2n  # noqa: E402
-from pridss_rt.fuse import ReferenceBank  # noqa: E402
-from pridss_rt.pack import load_pack  # noqa: E402
+from paired_packs import Loop  # noqa: E402
+from report import norm  # noqa: E402
 
 
 def main():
@@ -34,29 +33,18 @@ def main():
     ap.add_argument('--blind', default='', help='write the grid without labels, each pair in random order, and '
                     'the order (1 = the critic\'s choice is on the left) to this JSON file for after the judging')
     a = ap.parse_args()
-    P = lambda f: os.path.join(a.pack, f)
-    enc, syn, gen, idn = (sess(P(f)) for f in ('encoder.onnx', 'synthesis.onnx', 'gender.onnx', 'identity.onnx'))
-    crit = sess(a.critic)
-    pack = load_pack(a.pack)
-    blat = pack.bank()[0].reshape(len(pack.bank()[0]), -1)
-    bank = ReferenceBank(pack)
-    mask = pack.fusion_mask()[None]
+    loop = Loop(a.pack, a.k, weight=0.0, critic=a.critic)
     imgs, meta = load_cache('val')
     male = meta['male'].astype(bool)
-    lm = np.load(a.landmarks, allow_pickle=False) if pack.pose_weight > 0 else None
+    lm = np.load(a.landmarks, allow_pickle=False)
     rng = np.random.default_rng(a.seed)
     sel = np.concatenate([rng.choice(np.where(male)[0], a.n // 2, replace=False),
                           rng.choice(np.where(~male)[0], a.n - a.n // 2, replace=False)])
     tiles, changed, order = [], 0, []
     for i in sel:
-        x = norm(imgs[i][None])
-        z = enc(x)
-        refs = bank.choose(z[0], float(gen(x).reshape(-1)[0]), a.k, None if lm is None else lm[i])
-        cu8 = to_u8(syn(mask * z + (1 - mask) * blat[refs]))
-        cn = norm(cu8)
-        pm, sim, pc = gen(cn).reshape(-1), l2n(idn(cn)) @ l2n(idn(x))[0], crit(cn).reshape(-1)
-        pic = np.abs(2 * pm - 1) - sim
-        j0, j1 = int(np.argmin(pic + a.base_weight * pc)), int(np.argmin(pic + a.weight * pc))
+        cu8, pm, sim, pc = loop.candidates(norm(imgs[i][None]), lm[i])
+        j0 = int(np.argmin(loop.score(pm, sim, pc, a.base_weight)))
+        j1 = int(np.argmin(loop.score(pm, sim, pc, a.weight)))
         if j0 == j1:
             continue
         changed += 1

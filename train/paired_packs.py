@@ -21,28 +21,42 @@ from pridss_rt.pack import load_pack  # noqa: E402
 
 
 class Loop:
-    """One pack's choice among its K candidates, as train/report.py and the runtime make it."""
+    """One pack's K candidates and its choice among them, as train/report.py and the runtime make them.
+    critic: a coherence critic ONNX to score with instead of the pack's own; weight: its weight in the choice
+    (default: the pack's defaults.coherence_weight)."""
 
-    def __init__(self, path, k, weight):
+    def __init__(self, path, k, weight=None, critic=None):
         P = lambda f: os.path.join(path, f)
         self.enc, self.syn, self.gen, self.idn = (sess(P(f)) for f in ('encoder.onnx', 'synthesis.onnx',
                                                                         'gender.onnx', 'identity.onnx'))
         pack = load_pack(path)
         self.w = pack.coherence_weight if weight is None else weight
-        self.crit = sess(P('coherence.onnx')) if self.w > 0 else None
+        if critic is None and 'coherence' in pack.networks:
+            critic = P(pack.network('coherence').file)
+        self.crit = sess(critic) if critic else None
+        if self.w > 0 and self.crit is None:
+            sys.exit(f'{path}: coherence weight {self.w:g} but no critic')
         self.blat = pack.bank()[0].reshape(len(pack.bank()[0]), -1)
         self.bank, self.mask, self.k = ReferenceBank(pack), pack.fusion_mask()[None], k
         self.pose = pack.pose_weight > 0
 
-    def __call__(self, x, lm):
+    def candidates(self, x, lm):
+        """(K uint8 crops, P(male), SIM to the original, P(composite) or None) of one normalized face x (1,3,S,S)."""
         z = self.enc(x)
         refs = self.bank.choose(z[0], float(self.gen(x).reshape(-1)[0]), self.k, lm if self.pose else None)
         cu8 = to_u8(self.syn(self.mask * z + (1 - self.mask) * self.blat[refs]))
         cn = norm(cu8)
-        score = np.abs(2 * self.gen(cn).reshape(-1) - 1) - l2n(self.idn(cn)) @ l2n(self.idn(x))[0]
-        if self.crit is not None:
-            score = score + self.w * self.crit(cn).reshape(-1)
-        return cu8[int(np.argmin(score))]
+        pm, sim = self.gen(cn).reshape(-1), l2n(self.idn(cn)) @ l2n(self.idn(x))[0]
+        return cu8, pm, sim, (None if self.crit is None else self.crit(cn).reshape(-1))
+
+    def score(self, pm, sim, pc, weight=None):
+        """PIC + weight x P(composite) (weight: the loop's own by default)."""
+        w = self.w if weight is None else weight
+        return np.abs(2 * pm - 1) - sim + (w * pc if w > 0 else 0.0)
+
+    def __call__(self, x, lm):
+        cu8, pm, sim, pc = self.candidates(x, lm)
+        return cu8[int(np.argmin(self.score(pm, sim, pc)))]
 
 
 def main():

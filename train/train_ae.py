@@ -142,11 +142,13 @@ def main():
     if a.adv_weight > 0:
         D = PatchCritic() if a.adv_critic == 'patch' else SmallCNN(1, width=16, size=64)
 
-    def critic(yr, yf):  # logits of (reconstructions, fused); the BatchNorm critic sees both in one batch
+    def critic(yr, yf, fused_only=False):
+        """Logits of (reconstructions, fused outputs), or of the fused outputs only; the BatchNorm critic always
+        sees both in one batch, so that its batch statistics are those it is trained with."""
         if a.adv_critic == 'patch':
-            return D(yr), D(yf)
+            return D(yf) if fused_only else (D(yr), D(yf))
         lo = D.features(torch.cat([yr, yf], 0))
-        return lo[:len(yr)], lo[len(yr):]
+        return lo[len(yr):] if fused_only else (lo[:len(yr)], lo[len(yr):])
 
     if D is not None:
         opt_d = torch.optim.Adam(D.parameters(), lr=a.d_lr, betas=(0.5, 0.99))
@@ -203,7 +205,7 @@ def main():
         loss = l_rec + a.fused_weight * l_fus
         l_adv = torch.zeros(())
         if D is not None and step - start >= a.adv_warmup:
-            l_adv = F.softplus(-critic(yr.detach(), yf)[1]).mean()
+            l_adv = F.softplus(-critic(yr.detach(), yf, fused_only=True)).mean()
             loss = loss + a.adv_weight * l_adv
         opt.zero_grad(set_to_none=True)
         loss.backward()
