@@ -223,3 +223,27 @@ def test_critic_training_data_and_degradations():
     # every copy lost detail or contrast: less pixel-to-pixel variation than its original
     var = lambda t: (t[:, :, :, 1:] - t[:, :, :, :-1]).abs().mean((1, 2, 3))  # noqa: E731
     assert (var(d) < 0.9 * var(img)).all()
+
+
+def test_bn_realism_critic_judges_both_sets_in_one_batch():
+    # train/train_ae.py --adv_critic bn: the generator's term and the critic's own step see the fused outputs
+    # with the same BatchNorm statistics (those of reconstructions + fused together), never a fused-only batch
+    from models import SmallCNN
+    from train_ae import PatchCritic, critic_logits
+
+    g = torch.Generator().manual_seed(0)
+    yr = torch.rand(6, 3, 128, 128, generator=g) * 2 - 1
+    yf = torch.rand(3, 3, 128, 128, generator=g) * 0.5  # another distribution: fused-only statistics differ
+    D = SmallCNN(1, width=16, size=64).train()
+    D.drop.p = 0.0  # dropout off, so that calls compare exactly
+    dr, df = critic_logits(D, "bn", yr, yf)
+    assert dr.shape == (6, 1) and df.shape == (3, 1)
+    only = critic_logits(D, "bn", yr, yf, fused_only=True)
+    torch.testing.assert_close(only, df)
+    joint = D.features(torch.cat([yr, yf]))
+    torch.testing.assert_close(torch.cat([dr, df]), joint)
+    assert (D.features(yf) - df).abs().max() > 1e-3  # a fused-only batch would be judged differently
+    P = PatchCritic().eval()
+    pr, pf = critic_logits(P, "patch", yr, yf)
+    torch.testing.assert_close(critic_logits(P, "patch", yr, yf, fused_only=True), pf)
+    torch.testing.assert_close(pr, P(yr))

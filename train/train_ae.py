@@ -82,6 +82,17 @@ class PatchCritic(torch.nn.Module):
         return self.f(x)
 
 
+def critic_logits(D, kind, yr, yf, fused_only=False):
+    """The realism critic's logits of (reconstructions yr, fused outputs yf), or of yf only. kind 'patch': D
+    (a PatchCritic) sees each set on its own; 'bn': D (a models.SmallCNN) sees both in one batch, also when
+    only yf's logits are wanted, so that its BatchNorm statistics never tell the two sets apart by batch and
+    the generator is judged with the statistics the critic is trained with."""
+    if kind == 'patch':
+        return D(yf) if fused_only else (D(yr), D(yf))
+    lo = D.features(torch.cat([yr, yf], 0))
+    return lo[len(yr):] if fused_only else (lo[:len(yr)], lo[len(yr):])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--steps', type=int, default=2000)
@@ -142,14 +153,6 @@ def main():
     if a.adv_weight > 0:
         D = PatchCritic() if a.adv_critic == 'patch' else SmallCNN(1, width=16, size=64)
 
-    def critic(yr, yf, fused_only=False):
-        """Logits of (reconstructions, fused outputs), or of the fused outputs only; the BatchNorm critic always
-        sees both in one batch, so that its batch statistics are those it is trained with."""
-        if a.adv_critic == 'patch':
-            return D(yf) if fused_only else (D(yr), D(yf))
-        lo = D.features(torch.cat([yr, yf], 0))
-        return lo[len(yr):] if fused_only else (lo[:len(yr)], lo[len(yr):])
-
     if D is not None:
         opt_d = torch.optim.Adam(D.parameters(), lr=a.d_lr, betas=(0.5, 0.99))
     lm = torch.from_numpy(latent_mask(identity_cells(a.region)))
@@ -205,7 +208,7 @@ def main():
         loss = l_rec + a.fused_weight * l_fus
         l_adv = torch.zeros(())
         if D is not None and step - start >= a.adv_warmup:
-            l_adv = F.softplus(-critic(yr.detach(), yf, fused_only=True)).mean()
+            l_adv = F.softplus(-critic_logits(D, a.adv_critic, yr.detach(), yf, fused_only=True)).mean()
             loss = loss + a.adv_weight * l_adv
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -213,7 +216,7 @@ def main():
         if D is not None:
             # critic: the decoder's own reconstructions (coherent faces with the same texture) vs fused
             # outputs, so it judges composite-ness (seams, patches, proportions), not photo sharpness
-            dr, df = critic(yr.detach(), yf.detach())
+            dr, df = critic_logits(D, a.adv_critic, yr.detach(), yf.detach())
             l_d = F.softplus(-dr).mean() + F.softplus(df).mean()
             opt_d.zero_grad(set_to_none=True); l_d.backward(); opt_d.step()
             d_acc = 0.5 * ((dr > 0).float().mean().item() + (df < 0).float().mean().item())
