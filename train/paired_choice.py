@@ -13,8 +13,7 @@ import numpy as np, cv2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from common import load_cache  # noqa: E402
-from paired_packs import Loop  # noqa: E402
+from paired_packs import Loop, val_faces  # noqa: E402
 from report import norm  # noqa: E402
 
 
@@ -34,12 +33,7 @@ def main():
                     'the order (1 = the critic\'s choice is on the left) to this JSON file for after the judging')
     a = ap.parse_args()
     loop = Loop(a.pack, a.k, weight=0.0, critic=a.critic)
-    imgs, meta = load_cache('val')
-    male = meta['male'].astype(bool)
-    lm = np.load(a.landmarks, allow_pickle=False)
-    rng = np.random.default_rng(a.seed)
-    sel = np.concatenate([rng.choice(np.where(male)[0], a.n // 2, replace=False),
-                          rng.choice(np.where(~male)[0], a.n - a.n // 2, replace=False)])
+    imgs, male, lm, rng, sel = val_faces(a.n, a.seed, a.landmarks)
     tiles, changed, order = [], 0, []
     for i in sel:
         cu8, pm, sim, pc = loop.candidates(norm(imgs[i][None]), lm[i])

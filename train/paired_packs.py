@@ -59,6 +59,18 @@ class Loop:
         return cu8[int(np.argmin(self.score(pm, sim, pc)))]
 
 
+def val_faces(n, seed, landmarks):
+    """Val crops, their labels and landmarks, and n of them (half men, half women) drawn with a generator
+    seeded by seed, which is returned for the caller's further draws: (imgs, male, landmarks, rng, sel)."""
+    imgs, meta = load_cache('val')
+    male = meta['male'].astype(bool)
+    lm = np.load(landmarks, allow_pickle=False)
+    rng = np.random.default_rng(seed)
+    sel = np.concatenate([rng.choice(np.where(male)[0], n // 2, replace=False),
+                          rng.choice(np.where(~male)[0], n - n // 2, replace=False)])
+    return imgs, male, lm, rng, sel
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--a', required=True)
@@ -73,12 +85,7 @@ def main():
     ap.add_argument('--key', default='runs/paired_packs_key.json')
     a = ap.parse_args()
     A, B = Loop(a.a, a.k, a.weight_a), Loop(a.b, a.k, a.weight_b)
-    imgs, meta = load_cache('val')
-    male = meta['male'].astype(bool)
-    lm = np.load(a.landmarks, allow_pickle=False)
-    rng = np.random.default_rng(a.seed)
-    sel = np.concatenate([rng.choice(np.where(male)[0], a.n // 2, replace=False),
-                          rng.choice(np.where(~male)[0], a.n - a.n // 2, replace=False)])
+    imgs, male, lm, rng, sel = val_faces(a.n, a.seed, a.landmarks)
     tiles, key = [], []
     for i in sel:
         x = norm(imgs[i][None])
