@@ -181,6 +181,13 @@ class Anonymizer:
             self.nets.close()
             self.nets = None  # type: ignore[assignment]
 
+    def __repr__(self) -> str:
+        if getattr(self, "nets", None) is None:
+            return f"<Anonymizer pack {self.pack.name} {self.pack.version}, closed>"
+        return (f"<Anonymizer pack {self.pack.name} {self.pack.version} on {self.backend}, K={self.candidates}, "
+                f"coherence weight {self.coherence_weight:g}, detector {type(self.detector).__name__}, "
+                f"frames on {'GPU' if self.gpu is not None else 'host'}>")
+
     def __enter__(self) -> "Anonymizer":
         return self
 

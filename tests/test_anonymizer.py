@@ -199,8 +199,12 @@ def test_huge_frame(anon, sample):
 
 
 def test_closed_anonymizer_refuses(shared_tiny_pack, sample):
-    a = Anonymizer(shared_tiny_pack, "ort-cpu", threads=1)
+    a = Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, candidates=3, coherence_weight=0)
+    pack = a.pack
+    assert repr(a) == (f"<Anonymizer pack {pack.name} {pack.version} on ort-cpu, K=3, coherence weight 0, "
+                       f"detector MTCNNDetector, frames on host>")
     a.close()
+    assert repr(a) == f"<Anonymizer pack {pack.name} {pack.version}, closed>"
     a.close()  # idempotent
     with pytest.raises(Exception, match="closed"):
         a.process(sample)
