@@ -44,6 +44,7 @@ def test_gpu_path_matches_host_path(gpu_anon):
     with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
             Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
         assert g.backend == "trt" and g.gpu is not None and h.gpu is None
+        assert repr(g).endswith(" on trt, K=3, coherence weight 0, detector MTCNNDetector, frames on GPU>"), repr(g)
         # no critic in this pack: no buffer for it, and asking for its scores is a clear error
         assert "coherence" not in g.gpu.io and g.gpu.h_c is None
         with pytest.raises(ValueError, match="no coherence network"):
