@@ -191,6 +191,30 @@ def test_fused_target_gives_a_face_back_and_moves_only_the_blurred_part():
     assert torch.allclose(tm, 0.5 * (t0 + t1), atol=1e-5)  # mix is linear
 
 
+def test_region_masks_per_face_match_each_face_on_its_own():
+    from train_ae import fused_target, region_masks
+
+    lms, feathers, rings, wmaps = region_masks(["nobrow", "jaw"], 4.0)
+    assert lms.shape[0] == feathers.shape[0] == rings.shape[0] == wmaps.shape[0] == 2
+    # jaw = nobrow + the two cell rows under the mouth (y 104-120, x 40-88), in every latent channel
+    diff = (feathers[1, 0] - feathers[0, 0]).abs() > 1e-3
+    ys, xs = np.nonzero(diff.numpy())
+    assert ys.min() >= 104 - 12 and ys.max() <= 127 and xs.min() >= 40 - 12 and xs.max() <= 88 + 12
+    grid = (lms[1] - lms[0])[:48 * 256].reshape(48, 16, 16)
+    assert torch.equal(grid, grid[:1].expand(48, 16, 16)) and grid[0].sum() == 12
+    assert grid[0, 13:15, 5:11].all() and not torch.any(lms[1][48 * 256:] - lms[0][48 * 256:])
+    # a batch whose faces use different regions: each face's target as if computed alone (the skin
+    # statistics are measured per face, in its own ring)
+    g = torch.Generator().manual_seed(1)
+    xo, xr = torch.rand(3, 3, 128, 128, generator=g) * 2 - 1, torch.rand(3, 3, 128, 128, generator=g) * 2 - 1
+    which = torch.tensor([0, 1, 1])
+    t = fused_target(xo, xr, feathers[which], rings[which], 3.0, 0.5)
+    for i, r in enumerate(which.tolist()):
+        ti = fused_target(xo[i:i + 1], xr[i:i + 1], feathers[r:r + 1], rings[r:r + 1], 3.0, 0.5)
+        assert torch.allclose(t[i:i + 1], ti, atol=1e-6)
+    assert not torch.allclose(t[1:2], fused_target(xo[1:2], xr[1:2], feathers[:1], rings[:1], 3.0, 0.5), atol=1e-3)
+
+
 def test_critic_training_data_and_degradations():
     # train/train_critic.py: composites mix exactly the mask's elements of the face with its reference (a random
     # other face or, with `matched`, one of its listed neighbours); degraded copies are blurred or washed out

@@ -27,6 +27,9 @@ REGIONS = {
     # 'nobrow': eyes and the skin just under them (y 56-72) without brows and forehead; the brows (a
     # strong gender cue: shape, thickness, make-up) come from the reference
     'nobrow': {'eyes': [(7, 9, 4, 12)], 'nose': [(9, 10, 6, 10)], 'mouth': [(10, 13, 5, 11)]},
+    # 'jaw': nobrow with the two cell rows under the mouth (y 104-120): an open mouth and the chin under it
+    # stay with the original (meant for female originals only: a man's beard there would go to his candidates)
+    'jaw': {'eyes': [(7, 9, 4, 12)], 'nose': [(9, 10, 6, 10)], 'mouth': [(10, 15, 5, 11)]},
 }
 
 

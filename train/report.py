@@ -135,6 +135,8 @@ def main():
                     '--coherence_weight x P(composite) to PIC when choosing among the K candidates (default: '
                     'the pack\'s own coherence network and defaults.coherence_weight, if it has them)')
     ap.add_argument('--coherence_weight', type=float, default=None)
+    ap.add_argument('--region_female', default='', help='identity region (common.REGIONS) of the fusion mask for '
+                    'originals the pack classifies female (stage K, measured, not shipped; default: the pack\'s mask)')
     ap.add_argument('--fid_model', default=os.path.expanduser('~/.cache/pridss-rt/inception_fid.onnx'))
     ap.add_argument('--attacker', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
                                                        'attacker', 'attacker_gender.onnx'))
@@ -145,6 +147,11 @@ def main():
     enc, syn = sess(P('encoder.onnx')), sess(P('synthesis.onnx'))
     gen, idn = sess(P('gender.onnx')), sess(P('identity.onnx'))
     mask = np.load(P('fusion_mask.npy'))
+    mask_f = mask
+    if a.region_female:
+        from common import identity_cells
+        from models import latent_mask
+        mask_f = latent_mask(identity_cells(a.region_female)).reshape(mask.shape)
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
     from pridss_rt.fuse import ReferenceBank
     from pridss_rt.pack import load_pack
@@ -156,6 +163,8 @@ def main():
     male, ident = meta['male'].astype(bool), meta['identity']
     rng = np.random.default_rng(a.seed)
     R = {'refs': a.refs, 'pool': a.pool if a.refs == 'nearest' else None, 'pack': a.pack, 'pack_version': man.get('version'), 'n_val_total': int(len(imgs)), 'n_loop': a.n, 'k': a.k}
+    if a.region_female:
+        R['region_female'] = a.region_female
 
     # gender classifier and identity embedder on all val
     X = norm(imgs)
@@ -218,7 +227,8 @@ def main():
             if a.refs == 'nearest':
                 pool = pool[np.argsort(-(bd[pool] @ zd[i]))[:a.pool]]
             refs = rng.choice(pool, a.k, replace=False)
-        zf = mask[None] * z[i:i + 1] + (1 - mask[None]) * blat[refs]
+        m = mask_f if p_orig[i] < 0.5 else mask
+        zf = m[None] * z[i:i + 1] + (1 - m[None]) * blat[refs]
         c = syn(zf); cu8 = to_u8(c); cn = norm(cu8)
         pc = gen(cn).reshape(-1); ec = l2n(idn(cn)); s = ec @ e_orig[i]
         pic = np.abs(2 * pc - 1) - s

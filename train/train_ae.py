@@ -47,11 +47,21 @@ def grads(x):
 
 
 def colour_match(orig, ref, ring):
-    w = ring / ring.sum()
+    w = ring / ring.sum((2, 3), keepdim=True)  # per face when the ring differs by face
     mo = (orig * w).sum((2, 3), keepdim=True); mr = (ref * w).sum((2, 3), keepdim=True)
     so = (((orig - mo) ** 2 * w).sum((2, 3), keepdim=True) + 1e-4).sqrt()
     sr = (((ref - mr) ** 2 * w).sum((2, 3), keepdim=True) + 1e-4).sqrt()
     return (orig - mo) * (sr / so).clamp(0.6, 1.6) + mr
+
+
+def region_masks(regions, feather):
+    """Per identity region (stacked in the order given): the latent fusion mask [R, D], and at 128 px the
+    identity mask feathered with a Gaussian of sigma `feather` px, the ring where the skin statistics are
+    measured and the loss weight map (lower in a 3-px band along the region boundary), each [R, 1, H, W]."""
+    lms = torch.stack([torch.from_numpy(latent_mask(identity_cells(r))) for r in regions])
+    hard = torch.stack([torch.from_numpy(identity_pixel_mask(region=r))[None] for r in regions])
+    band = (dilate(hard, 3) - (1 - dilate(1 - hard, 3))).clamp(0, 1)
+    return lms, blur(hard, feather).clamp(0, 1), (dilate(hard, 10) - hard).clamp(0, 1), 1.0 - 0.7 * band
 
 
 def fused_target(xo, xr, feather, ring, lowpass=0.0, mix=1.0):
@@ -120,6 +130,9 @@ def main():
                          'sees real train faces vs fused outputs (0 = off, the stage A-D recipe)')
     ap.add_argument('--region', default='v3', choices=sorted(REGIONS),
                     help='identity region (common.REGIONS) used for the fused latents and targets')
+    ap.add_argument('--region_female', default='', choices=[''] + sorted(REGIONS),
+                    help='identity region for female originals (default: --region for all), e.g. jaw: their open '
+                         'mouth and chin stay with them, while male originals\' beards do not go to their candidates')
     ap.add_argument('--target_lowpass', type=float, default=0.0,
                     help='sigma (px) > 0: inside the identity region the fused target keeps only the original\'s '
                          'detail above this scale (x - blur(x)) on the reference\'s blurred shading and colour, '
@@ -155,12 +168,8 @@ def main():
 
     if D is not None:
         opt_d = torch.optim.Adam(D.parameters(), lr=a.d_lr, betas=(0.5, 0.99))
-    lm = torch.from_numpy(latent_mask(identity_cells(a.region)))
-    hard = torch.from_numpy(identity_pixel_mask(region=a.region))[None, None]
-    feather = blur(hard, a.feather).clamp(0, 1)
-    ring = (dilate(hard, 10) - hard).clamp(0, 1)
-    band = (dilate(hard, 3) - (1 - dilate(1 - hard, 3))).clamp(0, 1)
-    wmap = 1.0 - 0.7 * band
+    # index 0: the masks of male originals, 1: of female originals
+    lms, feathers, rings, wmaps = region_masks([a.region, a.region_female or a.region], a.feather)
     rng = np.random.default_rng(a.seed)
     if a.pairs == 'nn':
         from common import pixel_ring_descriptor, opposite_gender_neighbours
@@ -188,6 +197,8 @@ def main():
             io = np.concatenate([io, ir])
             perm = torch.arange(B, 2 * B)
         x = to_tensor(imgs[io])
+        g = torch.from_numpy((~male[io[:B]]).astype(np.int64))  # each original's region
+        lm, feather, ring, wmap = lms[g], feathers[g], rings[g], wmaps[g]
         flip = torch.from_numpy(rng.random(B) < 0.5)
         flip = torch.cat([flip, flip[perm - B] if a.pairs != 'batch' else torch.from_numpy(rng.random(len(x) - B) < 0.5)])[:len(x)]
         x[flip] = x[flip].flip(3)
