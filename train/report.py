@@ -46,7 +46,8 @@ Definitions
 import argparse, json, os, sys, time
 import numpy as np, cv2, onnxruntime as ort, torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import load_cache, ssim, psnr_u8, roc_auc, eer, verification_scores, MEAN, STD
+from common import load_cache, ssim, psnr_u8, roc_auc, eer, verification_scores, identity_cells, REGIONS, MEAN, STD
+from models import latent_mask
 
 
 def sess(path):
@@ -135,7 +136,7 @@ def main():
                     '--coherence_weight x P(composite) to PIC when choosing among the K candidates (default: '
                     'the pack\'s own coherence network and defaults.coherence_weight, if it has them)')
     ap.add_argument('--coherence_weight', type=float, default=None)
-    ap.add_argument('--region_female', default='', help='identity region (common.REGIONS) of the fusion mask for '
+    ap.add_argument('--region_female', default='', choices=[''] + sorted(REGIONS), help='identity region (common.REGIONS) of the fusion mask for '
                     'originals the pack classifies female (stage K, measured, not shipped; default: the pack\'s mask)')
     ap.add_argument('--fid_model', default=os.path.expanduser('~/.cache/pridss-rt/inception_fid.onnx'))
     ap.add_argument('--attacker', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
@@ -149,8 +150,6 @@ def main():
     mask = np.load(P('fusion_mask.npy'))
     mask_f = mask
     if a.region_female:
-        from common import identity_cells
-        from models import latent_mask
         mask_f = latent_mask(identity_cells(a.region_female)).reshape(mask.shape)
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
     from pridss_rt.fuse import ReferenceBank
