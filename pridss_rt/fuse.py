@@ -73,21 +73,35 @@ class ReferenceBank:
             d[bad] = d[~bad].max() if (~bad).any() else 0.0
         return d
 
-    def choose(self, z: np.ndarray, p_male: float, k: int, landmarks: np.ndarray | None = None) -> np.ndarray:
-        """Indices of ``k`` opposite-gender references close to latent ``z`` (closest first): the ``k``
-        closest, or ``k`` spread evenly over the ranks of the ``reference_pool`` closest. ``landmarks``:
-        the original's 5 points in its aligned crop (pixels), used when the pack weighs head pose."""
-        want_male = bool(p_male < 0.5)
+    def pool_of(self, want_male: bool) -> np.ndarray:
+        """Bank indices of the faces of one gender, in the order :meth:`scores` scores them."""
+        return self._pools[bool(want_male)]
+
+    def scores(self, z: np.ndarray, want_male: bool, landmarks: np.ndarray | None) -> np.ndarray:
+        """Ranking score of every bank face of gender ``want_male`` (in the order of ``pool_of(want_male)``)
+        for latent ``z``: cosine similarity on the compared elements, minus the head-pose term (higher = closer)."""
         pool = self._pools[want_male]
         zf = self._key(z.reshape(-1))
         sims = self._units[want_male] @ (zf / max(np.linalg.norm(zf), 1e-12))
         if self.landmarks is not None and landmarks is not None and np.all(np.isfinite(landmarks)):
             sims = sims - self.pose_weight * self.pose_distance(landmarks, pool)
-        order = np.argsort(-sims, kind="stable")
-        k = max(1, min(k, len(pool)))
-        n = min(max(self.pool, k), len(pool))
-        ranks = np.round(np.linspace(0, n - 1, k)).astype(int) if n > k else np.arange(k)
-        return pool[order[ranks]]
+        return sims
+
+    def pick_ranks(self, n_all: int, k: int) -> np.ndarray:
+        """Which ranks of ``n_all`` ranked faces :meth:`choose` takes: the ``k`` first, or ``k`` spread evenly
+        over the ``reference_pool`` first."""
+        k = max(1, min(k, n_all))
+        n = min(max(self.pool, k), n_all)
+        return np.round(np.linspace(0, n - 1, k)).astype(int) if n > k else np.arange(k)
+
+    def choose(self, z: np.ndarray, p_male: float, k: int, landmarks: np.ndarray | None = None) -> np.ndarray:
+        """Indices of ``k`` opposite-gender references close to latent ``z`` (closest first): the ``k``
+        closest, or ``k`` spread evenly over the ranks of the ``reference_pool`` closest. ``landmarks``:
+        the original's 5 points in its aligned crop (pixels), used when the pack weighs head pose."""
+        want_male = bool(p_male < 0.5)
+        pool = self.pool_of(want_male)
+        order = np.argsort(-self.scores(z, want_male, landmarks), kind="stable")
+        return pool[order[self.pick_ranks(len(pool), k)]]
 
     def get(self, idx: np.ndarray) -> np.ndarray:
         return self.latents[idx].reshape((len(idx),) + self.shape)
