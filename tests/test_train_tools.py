@@ -161,6 +161,33 @@ def test_runtime_pairs_rank_references_like_the_runtime():
     assert np.all(d[1] == 0)  # a query without landmarks is ranked by similarity alone
 
 
+def test_mirrored_choice_ranks_the_bank_and_its_mirror_image_together():
+    # train/mirror.py (measured, not shipped): the flipped crop's latent is ranked against the same bank;
+    # a pick made in the mirror is flagged so its synthesized face can be flipped back
+    from types import SimpleNamespace
+
+    from mirror import choose_mirrored, mirror_landmarks
+
+    from pridss_rt.fuse import ReferenceBank
+
+    ang = np.deg2rad(np.arange(30) * 2.0)  # 30 female references at 0, 2, ..., 58 degrees from z; 1 male
+    latents = np.concatenate([[[0.0, 0.0, 1.0]], np.stack([np.cos(ang), np.sin(ang), np.zeros(30)], 1)]).astype(np.float32)
+    male = np.r_[True, np.zeros(30, bool)]
+    bank = ReferenceBank(SimpleNamespace(bank=lambda: (latents, male), extras={}, reference_pool=0, pose_weight=0.0,
+                                         preprocess=SimpleNamespace(template=np.zeros((5, 2), np.float32))))
+    z = np.array([1.0, 0.0, 0.0], np.float32)
+    zm = np.array([np.cos(np.deg2rad(40.5)), np.sin(np.deg2rad(40.5)), 0.0], np.float32)  # between faces 20 and 21
+    # cos: face 0 unmirrored 1.0 > face 20 mirrored cos 0.5 deg > face 21 mirrored cos 1.5 deg > face 1 cos 2 deg
+    idx, mir = choose_mirrored(bank, z, zm, 0.9, 4)
+    assert list(idx) == [1, 21, 22, 2] and list(mir) == [False, True, True, False]
+    assert list(choose_mirrored(bank, z, z, 0.9, 2)[1]) == [False, True]  # a tie: the bank as it is first
+    # landmarks: x -> 127 - x with the sides swapped; twice gives them back
+    lm = np.array([[40, 60], [80, 61], [60, 80], [45, 95], [77, 94]], np.float32)
+    m = mirror_landmarks(lm, 128)
+    assert m.tolist() == [[47, 61], [87, 60], [67, 80], [50, 94], [82, 95]]
+    assert np.array_equal(mirror_landmarks(m, 128), lm)
+
+
 def test_fused_target_gives_a_face_back_and_moves_only_the_blurred_part():
     from common import identity_pixel_mask
     from train_ae import blur, dilate, fused_target

@@ -5,7 +5,8 @@ each pair in random order, no labels; the order goes to a key file to read after
     python train/paired_packs.py --a runs/pack_160 --b runs/pack_170 --n 24 --seed 11 \
         --out runs/paired_packs.png --key runs/paired_packs_key.json
 
-Writes rows of 4 tiles (original | one pack's face | the other's); 12 men then 12 women for --n 24. Made of
+Writes rows of 4 tiles (original | one pack's face | the other's); 12 men then 12 women for --n 24 (fewer with
+--skip_alike, which leaves out the faces both draw alike; --mirror_a/--mirror_b: train/mirror.py). Made of
 CelebA-HQ faces: not for the repo. Judge each pair by eye (more coherent / less / alike), then read the key
 (1 = pack --a is on the left).
 """
@@ -16,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 from common import load_cache  # noqa: E402
 from report import sess, norm, to_u8, l2n  # noqa: E402
+from mirror import choose_mirrored  # noqa: E402
 from pridss_rt.fuse import ReferenceBank  # noqa: E402
 from pridss_rt.pack import load_pack  # noqa: E402
 
@@ -23,9 +25,10 @@ from pridss_rt.pack import load_pack  # noqa: E402
 class Loop:
     """One pack's K candidates and its choice among them, as train/report.py and the runtime make them.
     critic: a coherence critic ONNX to score with instead of the pack's own; weight: its weight in the choice
-    (default: the pack's defaults.coherence_weight)."""
+    (default: the pack's defaults.coherence_weight); mirror: choose among the bank as it is and as seen in a
+    mirror (train/mirror.py)."""
 
-    def __init__(self, path, k, weight=None, critic=None):
+    def __init__(self, path, k, weight=None, critic=None, mirror=False):
         P = lambda f: os.path.join(path, f)
         self.enc, self.syn, self.gen, self.idn = (sess(P(f)) for f in ('encoder.onnx', 'synthesis.onnx',
                                                                         'gender.onnx', 'identity.onnx'))
@@ -39,12 +42,20 @@ class Loop:
         self.blat = pack.bank()[0].reshape(len(pack.bank()[0]), -1)
         self.bank, self.mask, self.k = ReferenceBank(pack), pack.fusion_mask()[None], k
         self.pose = pack.pose_weight > 0
+        self.mirror = mirror
 
     def candidates(self, x, lm):
         """(K uint8 crops, P(male), SIM to the original, P(composite) or None) of one normalized face x (1,3,S,S)."""
         z = self.enc(x)
-        refs = self.bank.choose(z[0], float(self.gen(x).reshape(-1)[0]), self.k, lm if self.pose else None)
+        pm0, lm = float(self.gen(x).reshape(-1)[0]), (lm if self.pose else None)
+        if self.mirror:
+            zm = self.enc(x[:, :, :, ::-1].copy())
+            refs, mir = choose_mirrored(self.bank, z[0], zm[0], pm0, self.k, lm)
+            z = np.where(mir[:, None], zm, z)
+        else:
+            refs, mir = self.bank.choose(z[0], pm0, self.k, lm), np.zeros(self.k, bool)
         cu8 = to_u8(self.syn(self.mask * z + (1 - self.mask) * self.blat[refs]))
+        cu8[mir] = cu8[mir][:, :, ::-1]
         cn = norm(cu8)
         pm, sim = self.gen(cn).reshape(-1), l2n(self.idn(cn)) @ l2n(self.idn(x))[0]
         return cu8, pm, sim, (None if self.crit is None else self.crit(cn).reshape(-1))
@@ -77,23 +88,36 @@ def main():
     ap.add_argument('--b', required=True)
     ap.add_argument('--weight_a', type=float, default=None, help='coherence weight for --a (default: the pack\'s)')
     ap.add_argument('--weight_b', type=float, default=None)
+    ap.add_argument('--mirror_a', action='store_true', help='pack --a chooses among the bank and its mirror image')
+    ap.add_argument('--mirror_b', action='store_true')
     ap.add_argument('--n', type=int, default=24)
+    ap.add_argument('--skip_alike', action='store_true', help='leave out (and count) the faces both packs draw '
+                    'alike, byte for byte')
+    ap.add_argument('--max_pairs', type=int, default=None, help='show at most this many pairs (default: all)')
     ap.add_argument('--k', type=int, default=5)
     ap.add_argument('--seed', type=int, default=11)
     ap.add_argument('--landmarks', default='runs/landmarks_val.npy', help='train/crop_landmarks.py --split val')
     ap.add_argument('--out', default='runs/paired_packs.png')
     ap.add_argument('--key', default='runs/paired_packs_key.json')
     a = ap.parse_args()
-    A, B = Loop(a.a, a.k, a.weight_a), Loop(a.b, a.k, a.weight_b)
+    A, B = Loop(a.a, a.k, a.weight_a, mirror=a.mirror_a), Loop(a.b, a.k, a.weight_b, mirror=a.mirror_b)
     imgs, male, lm, rng, sel = val_faces(a.n, a.seed, a.landmarks)
-    tiles, key = [], []
+    tiles, key, alike = [], [], 0
     for i in sel:
         x = norm(imgs[i][None])
         fa, fb = A(x, lm[i]), B(x, lm[i])
+        if a.skip_alike and np.array_equal(fa, fb):
+            alike += 1
+            continue
+        if len(tiles) == a.max_pairs:
+            continue
         a_left = bool(rng.random() < 0.5)
         tiles.append(np.concatenate([imgs[i]] + ([fa, fb] if a_left else [fb, fa]), 1))
         key.append(int(a_left))
-    json.dump({'a': a.a, 'b': a.b, 'a_on_left': key, 'note': 'tile order: rows of 4, left to right'}, open(a.key, 'w'))
+    json.dump({'a': a.a, 'b': a.b, 'mirror_a': a.mirror_a, 'mirror_b': a.mirror_b, 'a_on_left': key,
+               'faces': len(sel), 'alike': alike, 'note': 'tile order: rows of 4, left to right'}, open(a.key, 'w'))
+    if a.skip_alike:
+        print(f'{len(sel) - alike} of {len(sel)} faces differ; {len(tiles)} shown')
     while len(tiles) % 4:
         tiles.append(np.zeros_like(tiles[0]))
     sep = lambda t: np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255)

@@ -48,6 +48,7 @@ import numpy as np, cv2, onnxruntime as ort, torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import load_cache, ssim, psnr_u8, roc_auc, eer, verification_scores, identity_cells, REGIONS, MEAN, STD
 from models import latent_mask
+from mirror import choose_mirrored, mirror_landmarks
 
 
 def sess(path):
@@ -138,10 +139,14 @@ def main():
     ap.add_argument('--coherence_weight', type=float, default=None)
     ap.add_argument('--region_female', default='', choices=[''] + sorted(REGIONS), help='identity region (common.REGIONS) of the fusion mask for '
                     'originals the pack classifies female (stage K, measured, not shipped; default: the pack\'s mask)')
+    ap.add_argument('--mirror', action='store_true', help='choose among the bank as it is and as seen in a '
+                    'mirror (train/mirror.py; the flipped crop is encoded too)')
     ap.add_argument('--fid_model', default=os.path.expanduser('~/.cache/pridss-rt/inception_fid.onnx'))
     ap.add_argument('--attacker', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
                                                        'attacker', 'attacker_gender.onnx'))
     a = ap.parse_args()
+    if a.mirror and a.refs != 'top':
+        ap.error('--mirror ranks the bank as the runtime does: it needs --refs top')
     t0 = time.time()
     P = lambda f: os.path.join(a.pack, f)
     man = json.load(open(P('pack.json')))
@@ -164,6 +169,8 @@ def main():
     R = {'refs': a.refs, 'pool': a.pool if a.refs == 'nearest' else None, 'pack': a.pack, 'pack_version': man.get('version'), 'n_val_total': int(len(imgs)), 'n_loop': a.n, 'k': a.k}
     if a.region_female:
         R['region_female'] = a.region_female
+    if a.mirror:
+        R['mirror'] = True
 
     # gender classifier and identity embedder on all val
     X = norm(imgs)
@@ -187,7 +194,7 @@ def main():
     R['sim_recon_orig'] = float((e_rec * e_orig).sum(1).mean())
     p_orig = pm[sel]
     # PriDSS loop
-    chosen_u8 = np.empty_like(x_u8); chosen_ref = np.zeros(len(sel), np.int64)
+    chosen_u8 = np.empty_like(x_u8); chosen_ref = np.zeros(len(sel), np.int64); chosen_mir = np.zeros(len(sel), bool)
     p_anon = np.zeros(len(sel)); sim_anon = np.zeros(len(sel))
     if a.coherence is None and 'coherence' in man['networks']:
         a.coherence = P(man['networks']['coherence']['file'])
@@ -220,15 +227,22 @@ def main():
         R['landmarks_found'] = int(np.isfinite(lm_val[:, 0, 0]).sum())
     for i in range(len(sel)):
         pool = bidx_f if p_orig[i] >= 0.5 else bidx_m
-        if a.refs == 'top':
+        mir = np.zeros(a.k, bool)
+        if a.refs == 'top' and a.mirror:
+            zm = enc(x[i:i + 1, :, :, ::-1].copy())
+            refs, mir = choose_mirrored(rbank, z[i], zm[0], float(p_orig[i]), a.k, None if lm_val is None else lm_val[i])
+        elif a.refs == 'top':
             refs = rbank.choose(z[i], float(p_orig[i]), a.k, None if lm_val is None else lm_val[i])
         else:
             if a.refs == 'nearest':
                 pool = pool[np.argsort(-(bd[pool] @ zd[i]))[:a.pool]]
             refs = rng.choice(pool, a.k, replace=False)
         m = mask_f if p_orig[i] < 0.5 else mask
-        zf = m[None] * z[i:i + 1] + (1 - m[None]) * blat[refs]
-        c = syn(zf); cu8 = to_u8(c); cn = norm(cu8)
+        zo = np.where(mir[:, None], zm, z[i:i + 1]) if mir.any() else z[i:i + 1]
+        zf = m[None] * zo + (1 - m[None]) * blat[refs]
+        c = syn(zf); cu8 = to_u8(c)
+        cu8[mir] = cu8[mir][:, :, ::-1]
+        cn = norm(cu8)
         pc = gen(cn).reshape(-1); ec = l2n(idn(cn)); s = ec @ e_orig[i]
         pic = np.abs(2 * pc - 1) - s
         if crit is not None:
@@ -237,12 +251,16 @@ def main():
         j = int(np.argmin(pic))
         if crit is not None:
             p_comp[i] = pk[j]
+        chosen_mir[i] = mir[j]
         chosen_u8[i] = cu8[j]; chosen_ref[i] = refs[j]; p_anon[i] = pc[j]; sim_anon[i] = s[j]
         swap_u8[i] = cu8[0]  # first reference (drawn at random; the closest with --refs top): context swap
     lab = male[sel]
+    if a.mirror:
+        R['chosen_mirrored_share'] = float(chosen_mir.mean())
     if lm_val is not None and a.refs == 'top':
         ok = np.isfinite(lm_val[:, 0, 0])
-        R['reference_pose_distance'] = float(np.mean([rbank.pose_distance(lm_val[i], chosen_ref[i:i + 1])[0]
+        lm_of = lambda i: mirror_landmarks(lm_val[i], x.shape[-1]) if chosen_mir[i] else lm_val[i]  # as ranked
+        R['reference_pose_distance'] = float(np.mean([rbank.pose_distance(lm_of(i), chosen_ref[i:i + 1])[0]
                                                       for i in np.flatnonzero(ok)]))
     R['swap_reference'] = 'closest' if a.refs == 'top' else 'first drawn'
     R['gender_auc_original_subset'] = roc_auc(p_orig, lab)
