@@ -178,9 +178,9 @@ def test_mirrored_choice_ranks_the_bank_and_its_mirror_image_together():
     z = np.array([1.0, 0.0, 0.0], np.float32)
     zm = np.array([np.cos(np.deg2rad(40.5)), np.sin(np.deg2rad(40.5)), 0.0], np.float32)  # between faces 20 and 21
     # cos: face 0 unmirrored 1.0 > face 20 mirrored cos 0.5 deg > face 21 mirrored cos 1.5 deg > face 1 cos 2 deg
-    idx, mir = choose_mirrored(bank, z, zm, 0.9, 4)
+    idx, mir = choose_mirrored(bank, z, zm, 0.9, 4, None, 128)
     assert list(idx) == [1, 21, 22, 2] and list(mir) == [False, True, True, False]
-    assert list(choose_mirrored(bank, z, z, 0.9, 2)[1]) == [False, True]  # a tie: the bank as it is first
+    assert list(choose_mirrored(bank, z, z, 0.9, 2, None, 128)[1]) == [False, True]  # a tie: the bank as it is first
     # landmarks: x -> 127 - x with the sides swapped; twice gives them back
     lm = np.array([[40, 60], [80, 61], [60, 80], [45, 95], [77, 94]], np.float32)
     m = mirror_landmarks(lm, 128)

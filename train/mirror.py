@@ -15,9 +15,9 @@ def mirror_landmarks(landmarks, crop_size):
     return m
 
 
-def choose_mirrored(bank, z, z_mirror, p_male, k, landmarks=None, crop_size=128):
+def choose_mirrored(bank, z, z_mirror, p_male, k, landmarks, crop_size):
     """pridss_rt.fuse.ReferenceBank.choose over the bank and its mirror image: (bank indices, mirrored flags).
-    z_mirror: the latent of the horizontally flipped crop."""
+    z_mirror: the latent of the horizontally flipped crop; landmarks: the crop's 5 points (or None), crop_size its side."""
     want_male = bool(p_male < 0.5)
     pool = bank.pool_of(want_male)
     lm_m = None if landmarks is None else mirror_landmarks(landmarks, crop_size)

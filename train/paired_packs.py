@@ -50,7 +50,7 @@ class Loop:
         pm0, lm = float(self.gen(x).reshape(-1)[0]), (lm if self.pose else None)
         if self.mirror:
             zm = self.enc(x[:, :, :, ::-1].copy())
-            refs, mir = choose_mirrored(self.bank, z[0], zm[0], pm0, self.k, lm)
+            refs, mir = choose_mirrored(self.bank, z[0], zm[0], pm0, self.k, lm, x.shape[-1])
             z = np.where(mir[:, None], zm, z)
         else:
             refs, mir = self.bank.choose(z[0], pm0, self.k, lm), np.zeros(self.k, bool)
@@ -93,7 +93,6 @@ def main():
     ap.add_argument('--n', type=int, default=24)
     ap.add_argument('--skip_alike', action='store_true', help='leave out (and count) the faces both packs draw '
                     'alike, byte for byte')
-    ap.add_argument('--max_pairs', type=int, default=None, help='show at most this many pairs (default: all)')
     ap.add_argument('--k', type=int, default=5)
     ap.add_argument('--seed', type=int, default=11)
     ap.add_argument('--landmarks', default='runs/landmarks_val.npy', help='train/crop_landmarks.py --split val')
@@ -108,8 +107,6 @@ def main():
         fa, fb = A(x, lm[i]), B(x, lm[i])
         if a.skip_alike and np.array_equal(fa, fb):
             alike += 1
-            continue
-        if len(tiles) == a.max_pairs:
             continue
         a_left = bool(rng.random() < 0.5)
         tiles.append(np.concatenate([imgs[i]] + ([fa, fb] if a_left else [fb, fa]), 1))

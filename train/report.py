@@ -230,7 +230,8 @@ def main():
         mir = np.zeros(a.k, bool)
         if a.refs == 'top' and a.mirror:
             zm = enc(x[i:i + 1, :, :, ::-1].copy())
-            refs, mir = choose_mirrored(rbank, z[i], zm[0], float(p_orig[i]), a.k, None if lm_val is None else lm_val[i])
+            refs, mir = choose_mirrored(rbank, z[i], zm[0], float(p_orig[i]), a.k,
+                                        None if lm_val is None else lm_val[i], x.shape[-1])
         elif a.refs == 'top':
             refs = rbank.choose(z[i], float(p_orig[i]), a.k, None if lm_val is None else lm_val[i])
         else:
