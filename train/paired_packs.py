@@ -93,13 +93,16 @@ def main():
     ap.add_argument('--n', type=int, default=24)
     ap.add_argument('--skip_alike', action='store_true', help='leave out (and count) the faces both packs draw '
                     'alike, byte for byte')
-    ap.add_argument('--k', type=int, default=5)
+    ap.add_argument('--k', type=int, default=5, help='candidates per face for both packs')
+    ap.add_argument('--k_a', type=int, default=None, help='candidates for --a (default: --k)')
+    ap.add_argument('--k_b', type=int, default=None, help='candidates for --b (default: --k)')
     ap.add_argument('--seed', type=int, default=11)
     ap.add_argument('--landmarks', default='runs/landmarks_val.npy', help='train/crop_landmarks.py --split val')
     ap.add_argument('--out', default='runs/paired_packs.png')
     ap.add_argument('--key', default='runs/paired_packs_key.json')
     a = ap.parse_args()
-    A, B = Loop(a.a, a.k, a.weight_a, mirror=a.mirror_a), Loop(a.b, a.k, a.weight_b, mirror=a.mirror_b)
+    k_a, k_b = a.k_a or a.k, a.k_b or a.k
+    A, B = Loop(a.a, k_a, a.weight_a, mirror=a.mirror_a), Loop(a.b, k_b, a.weight_b, mirror=a.mirror_b)
     imgs, male, lm, rng, sel = val_faces(a.n, a.seed, a.landmarks)
     tiles, key, alike = [], [], 0
     for i in sel:
@@ -111,7 +114,8 @@ def main():
         a_left = bool(rng.random() < 0.5)
         tiles.append(np.concatenate([imgs[i]] + ([fa, fb] if a_left else [fb, fa]), 1))
         key.append(int(a_left))
-    json.dump({'a': a.a, 'b': a.b, 'mirror_a': a.mirror_a, 'mirror_b': a.mirror_b, 'a_on_left': key,
+    json.dump({'a': a.a, 'b': a.b, 'k_a': k_a, 'k_b': k_b, 'weight_a': A.w, 'weight_b': B.w,
+               'mirror_a': a.mirror_a, 'mirror_b': a.mirror_b, 'a_on_left': key,
                'faces': len(sel), 'alike': alike, 'note': 'tile order: rows of 4, left to right'}, open(a.key, 'w'))
     if a.skip_alike:
         print(f'{len(sel) - alike} of {len(sel)} faces differ; {len(tiles)} shown')
