@@ -298,3 +298,37 @@ def test_bn_realism_critic_judges_both_sets_in_one_batch():
     pr, pf = critic_logits(P, "patch", yr, yf)
     torch.testing.assert_close(critic_logits(P, "patch", yr, yf, fused_only=True), pf)
     torch.testing.assert_close(pr, P(yr))
+
+
+def test_bank_curation_scores_references_against_their_originals_and_drops_the_worst(tmp_path):
+    from curate_bank import drop_order, reference_excess
+
+    # by hand: excess = P(composite) minus the mean of the same original's candidates
+    refs = np.array([[0, 1], [1, 2], [0, 2]])
+    pc = np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.6]])
+    cnt, mex = reference_excess(refs, pc, 4)
+    assert cnt.tolist() == [2, 2, 2, 0]
+    assert np.allclose(mex, [(0.4 - 0.2) / 2, (-0.4 + 0.0) / 2, (0.0 + 0.2) / 2, 0.0])
+    assert drop_order(cnt, mex, 2).tolist() == [0, 2, 1, 3]  # ties keep bank order; unused faces last
+    assert drop_order(cnt, mex, 3).tolist() == [0, 1, 2, 3]  # none used often enough: bank order
+
+    # the variant writer, from saved scores: 16 references always worse than their co-candidates are dropped
+    pack = load_pack(DEMO)
+    lat, male = pack.bank()
+    rng = np.random.default_rng(0)
+    bad = rng.choice(len(lat), 16, replace=False)
+    others = np.setdiff1d(np.arange(len(lat)), bad)
+    refs = np.stack([np.r_[bad[i % 16], rng.choice(others, 4, replace=False)] for i in range(160)])
+    pc = np.where(np.isin(refs, bad), 0.9, 0.1)
+    np.savez(tmp_path / "scores.npz", refs=refs, pc=pc)
+    out = tmp_path / "variant"
+    log = run("train/curate_bank.py", "--pack", DEMO, "--scores", tmp_path / "scores.npz", "--drop", "0.01",
+              "--out", out)
+    assert "dropped 16" in log
+    v = load_pack(out)  # the rewritten sha256 validates
+    vlat, vmale = v.bank()
+    keep = np.setdiff1d(np.arange(len(lat)), bad)
+    assert len(vlat) == len(lat) - 16
+    assert np.array_equal(vlat, lat[keep]) and np.array_equal(vmale, male[keep])
+    assert np.array_equal(v.bank_landmarks(), pack.bank_landmarks()[keep], equal_nan=True)
+    assert v.fusion_mask().tobytes() == pack.fusion_mask().tobytes()
