@@ -125,10 +125,11 @@ PriDSS loop: references = {R.get('refs', 'random')} ({REFS.get(R.get('refs'), RE
 | context swap: mean change inside / outside | {f('swap_inside_outside_ratio')} |
 {extra}
 ## Known limits
-- Picture quality (val grid, 24 faces, not shipped): {grid_note}
+- Picture quality (val grids, not shipped): {grid_note}
 - 128-px faces, frontal-ish poses as in CelebA-HQ; small networks: outputs are softer than the input.
 - The identity region is a fixed rectangle set on the aligned crop; bad alignment moves features across
-  it. Faces with glasses, beards, strong make-up or extreme expressions fuse less cleanly.
+  it. Faces with glasses, beards, strong make-up, extreme expressions, hands or objects in front of them
+  or painted skin fuse less cleanly.
 - Anonymized faces can keep cues of the original's gender inside the identity region (eye make-up,
   lips, moustache; brows where the region includes them) and may inherit the reference's facial hair
   and face shape. The input's gender is decided by the pack's classifier: where it errs (about 3 % of
