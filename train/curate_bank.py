@@ -22,8 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 from common import load_cache  # noqa: E402
 from export_pack import sha  # noqa: E402
-from report import sess, norm, to_u8, l2n  # noqa: E402
-from pridss_rt.fuse import ReferenceBank  # noqa: E402
+from paired_packs import Loop  # noqa: E402
+from report import sess, norm, to_u8  # noqa: E402
 from pridss_rt.pack import load_pack  # noqa: E402
 
 
@@ -66,9 +66,7 @@ def main():
         refs, pc = d['refs'], d['pc']
         pic = d['pic'] if 'pic' in d.files else None
     else:
-        enc, gen, idn = (sess(P(pack.network(n).file)) for n in ('encoder', 'gender', 'identity'))
-        crit = sess(P(pack.network('coherence').file))
-        bank, mask = ReferenceBank(pack), pack.fusion_mask()[None]
+        loop = Loop(a.pack, k)  # the runtime's choice and scores, as the paired looks make them
         imgs, meta = load_cache('train')
         lm = np.load(a.landmarks, allow_pickle=False)
         male = meta['male'].astype(bool)
@@ -79,14 +77,8 @@ def main():
         t0 = time.time()
         for s in range(0, len(sel), 32):
             ix = sel[s:s + 32]
-            x = norm(imgs[ix])
-            z, pm0 = enc(x), gen(x).reshape(-1)
-            r = np.stack([bank.choose(z[j], float(pm0[j]), k, lm[ix[j]]) for j in range(len(ix))])
-            zz = (mask * z[:, None] + (1 - mask) * blat[r]).reshape((-1,) + pack.latent_shape)
-            cn = norm(to_u8(syn(zz)))
-            refs[s:s + 32], pc[s:s + 32] = r, crit(cn).reshape(len(ix), k)
-            sim = np.einsum('nkd,nd->nk', l2n(idn(cn)).reshape(len(ix), k, -1), l2n(idn(x)))
-            pic[s:s + 32] = np.abs(2 * gen(cn).reshape(len(ix), k) - 1) - sim  # PIC of each candidate
+            _, pm, sim, pc[s:s + 32], refs[s:s + 32] = loop.candidates_batch(norm(imgs[ix]), lm[ix])
+            pic[s:s + 32] = loop.score(pm, sim, 0.0, weight=0.0)  # PIC alone
         print(f'{len(sel)} originals x {k} candidates scored in {time.time() - t0:.0f} s')
         if a.scores:
             np.savez(a.scores, sel=sel, refs=refs, pc=pc, pic=pic)

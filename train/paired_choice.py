@@ -36,7 +36,7 @@ def main():
     imgs, male, lm, rng, sel = val_faces(a.n, a.seed, a.landmarks)
     tiles, changed, order = [], 0, []
     for i in sel:
-        cu8, pm, sim, pc = loop.candidates(norm(imgs[i][None]), lm[i])
+        cu8, pm, sim, pc, _ = loop.candidates(norm(imgs[i][None]), lm[i])
         j0 = int(np.argmin(loop.score(pm, sim, pc, a.base_weight)))
         j1 = int(np.argmin(loop.score(pm, sim, pc, a.weight)))
         if j0 == j1:

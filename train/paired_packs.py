@@ -45,20 +45,33 @@ class Loop:
         self.mirror = mirror
 
     def candidates(self, x, lm):
-        """(K uint8 crops, P(male), SIM to the original, P(composite) or None) of one normalized face x (1,3,S,S)."""
-        z = self.enc(x)
-        pm0, lm = float(self.gen(x).reshape(-1)[0]), (lm if self.pose else None)
-        if self.mirror:
-            zm = self.enc(x[:, :, :, ::-1].copy())
-            refs, mir = choose_mirrored(self.bank, z[0], zm[0], pm0, self.k, lm, x.shape[-1])
-            z = np.where(mir[:, None], zm, z)
-        else:
-            refs, mir = self.bank.choose(z[0], pm0, self.k, lm), np.zeros(self.k, bool)
-        cu8 = to_u8(self.syn(self.mask * z + (1 - self.mask) * self.blat[refs]))
+        """(K uint8 crops, P(male), SIM to the original, P(composite) or None, the K bank indices) of one
+        normalized face x (1,3,S,S) with landmarks lm (5,2)."""
+        cu8, pm, sim, pc, refs = self.candidates_batch(x, lm[None])
+        return cu8[0], pm[0], sim[0], (None if pc is None else pc[0]), refs[0]
+
+    def candidates_batch(self, x, lms):
+        """:meth:`candidates` of B faces x (B,3,S,S), landmarks lms (B,5,2), each network run once on the
+        whole batch: arrays of B rows ([B,K,S,S,3] crops, [B,K] scores and bank indices)."""
+        n, k = len(x), self.k
+        z, pm0 = self.enc(x), self.gen(x).reshape(-1)
+        zm = self.enc(x[:, :, :, ::-1].copy()) if self.mirror else None
+        refs, mir, zz = np.zeros((n, k), np.int64), np.zeros((n, k), bool), np.repeat(z[:, None], k, 1)
+        for b in range(n):
+            lm = lms[b] if self.pose else None
+            if self.mirror:
+                refs[b], mir[b] = choose_mirrored(self.bank, z[b], zm[b], float(pm0[b]), k, lm, x.shape[-1])
+                zz[b, mir[b]] = zm[b]
+            else:
+                refs[b] = self.bank.choose(z[b], float(pm0[b]), k, lm)
+        zz, mir = zz.reshape((n * k,) + z.shape[1:]), mir.reshape(-1)
+        cu8 = to_u8(self.syn(self.mask * zz + (1 - self.mask) * self.blat[refs.reshape(-1)]))
         cu8[mir] = cu8[mir][:, :, ::-1]
         cn = norm(cu8)
-        pm, sim = self.gen(cn).reshape(-1), l2n(self.idn(cn)) @ l2n(self.idn(x))[0]
-        return cu8, pm, sim, (None if self.crit is None else self.crit(cn).reshape(-1))
+        pm = self.gen(cn).reshape(n, k)
+        sim = np.einsum('bkd,bd->bk', l2n(self.idn(cn)).reshape(n, k, -1), l2n(self.idn(x)))
+        pc = None if self.crit is None else self.crit(cn).reshape(n, k)
+        return cu8.reshape((n, k) + cu8.shape[1:]), pm, sim, pc, refs
 
     def score(self, pm, sim, pc, weight=None):
         """PIC + weight x P(composite) (weight: the loop's own by default)."""
@@ -66,7 +79,7 @@ class Loop:
         return np.abs(2 * pm - 1) - sim + (w * pc if w > 0 else 0.0)
 
     def __call__(self, x, lm):
-        cu8, pm, sim, pc = self.candidates(x, lm)
+        cu8, pm, sim, pc, _ = self.candidates(x, lm)
         return cu8[int(np.argmin(self.score(pm, sim, pc)))]
 
 
