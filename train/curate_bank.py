@@ -64,7 +64,7 @@ def main():
     if a.scores and os.path.exists(a.scores):
         d = np.load(a.scores, allow_pickle=False)
         refs, pc = d['refs'], d['pc']
-        pic = d['pic'] if 'pic' in d.files else None
+        chosen = d['chosen'] if 'chosen' in d.files else None
     else:
         loop = Loop(a.pack, k)  # the runtime's choice and scores, as the paired looks make them
         imgs, meta = load_cache('train')
@@ -73,15 +73,15 @@ def main():
         rng = np.random.default_rng(a.seed)
         sel = np.concatenate([rng.choice(np.where(male)[0], a.n // 2, replace=False),
                               rng.choice(np.where(~male)[0], a.n - a.n // 2, replace=False)])
-        refs, pc, pic = np.zeros((len(sel), k), np.int64), np.zeros((len(sel), k)), np.zeros((len(sel), k))
+        refs, pc, chosen = np.zeros((len(sel), k), np.int64), np.zeros((len(sel), k)), np.zeros(len(sel), np.int64)
         t0 = time.time()
         for s in range(0, len(sel), 32):
             ix = sel[s:s + 32]
             _, pm, sim, pc[s:s + 32], refs[s:s + 32] = loop.candidates_batch(norm(imgs[ix]), lm[ix])
-            pic[s:s + 32] = loop.score(pm, sim, 0.0, weight=0.0)  # PIC alone
+            chosen[s:s + 32] = np.argmin(loop.score(pm, sim, pc[s:s + 32]), 1)  # the runtime's choice
         print(f'{len(sel)} originals x {k} candidates scored in {time.time() - t0:.0f} s')
         if a.scores:
-            np.savez(a.scores, sel=sel, refs=refs, pc=pc, pic=pic)
+            np.savez(a.scores, sel=sel, refs=refs, pc=pc, chosen=chosen)
     cnt, mex = reference_excess(refs, pc, nb)
     half = np.arange(len(refs)) % 2 == 0
     (ca, ea), (cb, eb) = reference_excess(refs[half], pc[half], nb), reference_excess(refs[~half], pc[~half], nb)
@@ -91,12 +91,9 @@ def main():
     drop = drop_order(cnt, mex, a.min_uses)[:int(round(a.drop * nb))]
     keep = np.setdiff1d(np.arange(nb), drop)
     lum = np.concatenate([to_u8(syn(blat[i:i + 64]))[:, 56:104, 40:88].mean((1, 2, 3)) for i in range(0, nb, 64)])
-    chosen = ''
-    if pic is not None:  # the runtime's choice: lowest PIC + coherence_weight x P(composite)
-        c = refs[np.arange(len(refs)), np.argmin(pic + pack.coherence_weight * pc, 1)]
-        chosen = f', {np.isin(c, drop).mean():.1%} of the chosen'
+    share = '' if chosen is None else f', {np.isin(refs[np.arange(len(refs)), chosen], drop).mean():.1%} of the chosen'
     print(f'dropped {len(drop)} ({bmale[drop].mean():.0%} men): {np.isin(refs, drop).mean():.1%} of the candidate '
-          f'slots{chosen}, mean P(composite) there {pc[np.isin(refs, drop)].mean():.3f} (all: {pc.mean():.3f}); among the '
+          f'slots{share}, mean P(composite) there {pc[np.isin(refs, drop)].mean():.3f} (all: {pc.mean():.3f}); among the '
           f'darkest 10 % / 25 % of the bank by inner-face luminance: {(lum[drop] < np.percentile(lum, 10)).mean():.1%}'
           f' / {(lum[drop] < np.percentile(lum, 25)).mean():.1%}')
     shutil.rmtree(a.out, ignore_errors=True)
