@@ -123,6 +123,8 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--out', default='runs/report.json')
     ap.add_argument('--grid', default='runs/grid.png')
+    ap.add_argument('--grid_per_gender', type=int, default=12, help='faces of each gender in the grid (the first of '
+                    'the drawn men and women; rows of 4 triplets); --n 48 --grid_per_gender 24 shows every face')
     ap.add_argument('--refs', default='top', choices=['nearest', 'top', 'random'],
                     help='top (default): the runtime\'s own choice; nearest: K drawn from the --pool opposite-gender bank faces whose latents are most '
                          'similar (cosine) on the reference-match cells around the identity region; top: the K '
@@ -145,6 +147,8 @@ def main():
     ap.add_argument('--attacker', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
                                                        'attacker', 'attacker_gender.onnx'))
     a = ap.parse_args()
+    if a.grid and (not 0 < a.grid_per_gender <= a.n // 2 or a.grid_per_gender % 4):
+        sys.exit(f'--grid_per_gender {a.grid_per_gender}: must be a multiple of 4 and at most {a.n // 2} (half of --n)')
     if a.mirror and a.refs != 'top':
         ap.error('--mirror ranks the bank as the runtime does: it needs --refs top')
     t0 = time.time()
@@ -340,13 +344,13 @@ def main():
     json.dump(R, open(a.out, 'w'), indent=1, default=float)
     for k, v in R.items():
         print(f'{k:45s} {v:.4f}' if isinstance(v, float) else f'{k:45s} {v}')
-    # grid: 12 male + 12 female, triplets original | reconstruction | anonymized
+    # grid: the first --grid_per_gender men, then as many women, triplets original | reconstruction | anonymized
     if a.grid:
-        h = a.n // 2
-        pick = list(range(12)) + list(range(h, h + 12))
+        h, g = a.n // 2, a.grid_per_gender
+        pick = list(range(g)) + list(range(h, h + g))
         tiles = [np.concatenate([x_u8[i], rec_u8[i], chosen_u8[i]], 1) for i in pick]
         sep = lambda t: np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255)
-        rows = [np.concatenate([sep(t) for t in tiles[r * 4:(r + 1) * 4]], 1) for r in range(6)]
+        rows = [np.concatenate([sep(t) for t in tiles[r:r + 4]], 1) for r in range(0, len(tiles), 4)]
         cv2.imwrite(a.grid, np.concatenate(rows, 0)[:, :, ::-1])
         print('grid (not for the repo: CelebA-HQ faces):', a.grid)
 

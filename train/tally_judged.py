@@ -1,0 +1,56 @@
+"""Tally the by-eye verdicts on picture grids recorded in docs/judged/*.json (file names of the val faces and a
+verdict per face; no images): counts of coherent / mild / clear composites per grid, per original gender and,
+for the fresh faces, per half (the half of each draw the 24-face grid shows vs the half it does not).
+
+    python train/tally_judged.py docs/judged/grids_160.json
+"""
+import argparse, json
+from collections import Counter
+
+VERDICTS = ('coherent', 'mild', 'clear')
+
+
+def tally(faces):
+    """{'all' | 'men' | 'women': (coherent, mild, clear)} of a list of face records."""
+    out = {}
+    for name, keep in (('all', lambda f: True), ('men', lambda f: f['male']), ('women', lambda f: not f['male'])):
+        c = Counter(f['verdict'] for f in faces if keep(f))
+        unknown = set(c) - set(VERDICTS)
+        if unknown:
+            raise ValueError(f'unknown verdicts {sorted(unknown)}; expected one of {VERDICTS}')
+        out[name] = tuple(c[v] for v in VERDICTS)
+    return out
+
+
+def shown_by_default(f, per_draw=48):
+    """Whether report.py's default 24-face grid (the first 12 men, the first 12 women of a draw) shows a face."""
+    p, h = f['position'], per_draw // 2
+    return p < 12 or h <= p < h + 12
+
+
+def rows(doc):
+    """(label, tally) rows of a judged file."""
+    out = [('fixed grid', tally(doc['fixed_grid']['faces']))] if 'fixed_grid' in doc else []
+    if 'fresh' in doc:
+        fresh = doc['fresh']['faces']
+        out += [('fresh, all', tally(fresh)),
+                ('fresh, shown by the default grid', tally([f for f in fresh if shown_by_default(f)])),
+                ('fresh, the other half', tally([f for f in fresh if not shown_by_default(f)]))]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('files', nargs='+')
+    for path in ap.parse_args().files:
+        doc = json.load(open(path))
+        print(f'{path}: pack {doc["pack"]}; {doc["judged"]}')
+        print(f'{"":34s} {"faces":>5s}  {"coherent / mild / clear":>24s}  {"men":>10s}  {"women":>10s}')
+        for label, t in rows(doc):
+            n = sum(t['all'])
+            print(f'{label:34s} {n:5d}  {" / ".join(map(str, t["all"])):>24s}  {"/".join(map(str, t["men"])):>10s}  '
+                  f'{"/".join(map(str, t["women"])):>10s}')
+
+
+if __name__ == '__main__':
+    main()
