@@ -28,6 +28,17 @@ def test_tally_counts_by_verdict_and_gender():
         tj.tally([face(True, "composite")])
 
 
+def test_flag_quality_auc_and_threshold_counts_by_hand():
+    faces = [{"verdict": "clear", "p_composite": 0.6}, {"verdict": "clear", "p_composite": 0.2},
+             {"verdict": "coherent", "p_composite": 0.1}, {"verdict": "coherent", "p_composite": 0.2},
+             {"verdict": "coherent", "p_composite": 0.5}, {"verdict": "mild", "p_composite": 0.9}]
+    auc, rows = tj.flag_quality(faces, thresholds=(0.4,))
+    assert auc == pytest.approx(4.5 / 6)  # 0.6 beats all three; 0.2 beats 0.1, ties 0.2; the mild face is left out
+    assert rows == [(0.4, 1, 2, 1, 3)]
+    with pytest.raises(ValueError, match="clear and coherent"):
+        tj.flag_quality(faces[2:])
+
+
 def test_the_default_grid_shows_the_first_twelve_of_each_gender():
     shown = [p for p in range(48) if tj.shown_by_default({"position": p})]
     assert shown == list(range(12)) + list(range(24, 36))
@@ -48,6 +59,9 @@ def test_the_record_is_complete_and_matches_what_the_docs_quote():
     docs = (ROOT / "docs" / "demo-pack.md").read_text()
     assert "43 coherent, 26 mild and 27 clear composites" in docs
     assert "12 coherent, 9 mild and 3 clear" in docs
+    auc, rows = tj.flag_quality(fresh)
+    assert round(auc, 2) == 0.74 and rows[1] == (0.4, 15, 27, 3, 43)
+    assert "AUC 0.74 (above 0.4: 15 of the 27 clear composites, 3 of the 43 coherent faces)" in docs
 
 
 def test_the_script_prints_the_table():

@@ -1,6 +1,7 @@
 """Tally the by-eye verdicts on picture grids recorded in docs/judged/*.json (file names of the val faces and a
 verdict per face; no images): counts of coherent / mild / clear composites per grid, per original gender and,
-for the fresh faces, per half (the half of each draw the 24-face grid shows vs the half it does not).
+for the fresh faces, per half (the half of each draw the 24-face grid shows vs the half it does not); where the
+records carry the critic's P(composite) of the chosen candidate, how well it flags the clear composites.
 
     python train/tally_judged.py docs/judged/grids_160.json
 """
@@ -28,6 +29,17 @@ def shown_by_default(f, per_draw=48):
     return p < 12 or h <= p < h + 12
 
 
+def flag_quality(faces, thresholds=(0.3, 0.4, 0.5)):
+    """How well P(composite) flags clear composites among clear + coherent faces: (ROC AUC, [(threshold, clear
+    flagged, clear, coherent flagged, coherent)]); a tie counts half."""
+    clear = [f['p_composite'] for f in faces if f['verdict'] == 'clear']
+    coh = [f['p_composite'] for f in faces if f['verdict'] == 'coherent']
+    if not clear or not coh:
+        raise ValueError('need both clear and coherent faces with p_composite')
+    auc = sum((a > b) + 0.5 * (a == b) for a in clear for b in coh) / (len(clear) * len(coh))
+    return auc, [(t, sum(a > t for a in clear), len(clear), sum(b > t for b in coh), len(coh)) for t in thresholds]
+
+
 def rows(doc):
     """(label, tally) rows of a judged file."""
     out = [('fixed grid', tally(doc['fixed_grid']['faces']))] if 'fixed_grid' in doc else []
@@ -50,6 +62,12 @@ def main():
             n = sum(t['all'])
             print(f'{label:34s} {n:5d}  {" / ".join(map(str, t["all"])):>24s}  {"/".join(map(str, t["men"])):>10s}  '
                   f'{"/".join(map(str, t["women"])):>10s}')
+        fresh = doc.get('fresh', {}).get('faces', [])
+        if fresh and all('p_composite' in f for f in fresh):
+            auc, th = flag_quality(fresh)
+            print(f'fresh: P(composite) of the chosen candidate, clear vs coherent: ROC AUC {auc:.3f}')
+            for t, a, na, b, nb in th:
+                print(f'  above {t:.1f}: {a} of {na} clear composites, {b} of {nb} coherent faces')
 
 
 if __name__ == '__main__':
