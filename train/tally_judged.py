@@ -5,8 +5,11 @@ records carry the critic's P(composite) of the chosen candidate, how well it fla
 
     python train/tally_judged.py docs/judged/grids_160.json
 """
-import argparse, json
+import argparse, json, os, sys
 from collections import Counter
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from pridss_rt.metrics import roc_auc  # noqa: E402
 
 VERDICTS = ('coherent', 'mild', 'clear')
 
@@ -36,7 +39,7 @@ def flag_quality(faces, thresholds=(0.3, 0.4, 0.5)):
     coh = [f['p_composite'] for f in faces if f['verdict'] == 'coherent']
     if not clear or not coh:
         raise ValueError('need both clear and coherent faces with p_composite')
-    auc = sum((a > b) + 0.5 * (a == b) for a in clear for b in coh) / (len(clear) * len(coh))
+    auc = roc_auc(clear + coh, [1] * len(clear) + [0] * len(coh))
     return auc, [(t, sum(a > t for a in clear), len(clear), sum(b > t for b in coh), len(coh)) for t in thresholds]
 
 
