@@ -218,6 +218,30 @@ def test_fused_target_gives_a_face_back_and_moves_only_the_blurred_part():
     assert torch.allclose(tm, 0.5 * (t0 + t1), atol=1e-5)  # mix is linear
 
 
+def test_male_bands_hand_the_boxes_to_the_reference_in_the_target():
+    from train_ae import band_mask, fused_target, region_masks
+
+    hard = band_mask("82:90:42:86,100:104:48:80", 0)
+    assert hard.shape == (1, 128, 128) and hard.sum() == 8 * 44 + 4 * 32
+    assert hard[0, 82, 42] == 1 and hard[0, 89, 85] == 1 and hard[0, 90, 64] == 0 and hard[0, 81, 64] == 0
+    soft = band_mask("82:90:42:86", 2.0)
+    assert 0.9 < soft[0, 86, 64] < 1 and soft[0, 70, 64] == 0 and torch.isclose(soft.sum(), torch.tensor(8.0 * 44), rtol=0.02)
+    for bad in ("90:82:42:86", "82:90:42:129", "82:90:42"):
+        with pytest.raises(ValueError):
+            band_mask(bad, 0)
+    # the masks of male originals (index 0) lose the boxes, those of female originals keep them; inside a box the
+    # target of a male original is the reference, just outside it the colour-matched original as before
+    _, feathers, rings, _ = region_masks(["nobrow", "nobrow"], 4.0)
+    banded = feathers.clone()
+    banded[0] = banded[0] * (1 - hard)
+    assert torch.equal(banded[1], feathers[1]) and banded[0, 0, 86, 64] == 0 and banded[0, 0, 95, 64] == feathers[0, 0, 95, 64]
+    g = torch.Generator().manual_seed(3)
+    xo, xr = torch.rand(1, 3, 128, 128, generator=g) * 2 - 1, torch.rand(1, 3, 128, 128, generator=g) * 2 - 1
+    t_band, t_plain = fused_target(xo, xr, banded[:1], rings[:1]), fused_target(xo, xr, feathers[:1], rings[:1])
+    assert torch.equal(t_band[..., 82:90, 42:86], xr[..., 82:90, 42:86])
+    assert torch.equal(t_band[..., 95, :], t_plain[..., 95, :])
+
+
 def test_region_masks_per_face_match_each_face_on_its_own():
     from train_ae import fused_target, region_masks
 

@@ -64,6 +64,18 @@ def region_masks(regions, feather):
     return lms, blur(hard, feather).clamp(0, 1), (dilate(hard, 10) - hard).clamp(0, 1), 1.0 - 0.7 * band
 
 
+def band_mask(spec, sigma, size=128):
+    """[1, size, size] mask of the boxes 'y0:y1:x0:x1,...' (crop pixels, end exclusive), blurred with a Gaussian of
+    sigma px (0: hard)."""
+    m = torch.zeros(1, 1, size, size)
+    for box in spec.split(','):
+        y0, y1, x0, x1 = (int(v) for v in box.split(':'))
+        if not (0 <= y0 < y1 <= size and 0 <= x0 < x1 <= size):
+            raise ValueError(f'band {box!r}: must be y0:y1:x0:x1 with 0 <= y0 < y1 <= {size} and 0 <= x0 < x1 <= {size}')
+        m[..., y0:y1, x0:x1] = 1
+    return (blur(m, sigma) if sigma > 0 else m).clamp(0, 1)[0]
+
+
 def fused_target(xo, xr, feather, ring, lowpass=0.0, mix=1.0):
     """Target of the fused output of original xo and reference xr ([B,3,H,W], normalized): inside the
     feathered identity mask the original colour-matched to the reference's ring statistics (with lowpass > 0:
@@ -140,6 +152,11 @@ def main():
     ap.add_argument('--target_lowpass_mix', type=float, default=1.0,
                     help='with --target_lowpass: how much of the original\'s blurred part is replaced by the '
                          'reference\'s (1 = all; 0.5 = half)')
+    ap.add_argument('--male_bands', default='',
+                    help='y0:y1:x0:x1[,...] crop-pixel boxes inside the identity region where, for male originals only, the '
+                         'fused target takes the reference instead of the original (feathered with --band_sigma): the '
+                         'moustache above the lips and the goatee under them, which a female context should not keep')
+    ap.add_argument('--band_sigma', type=float, default=2.0)
     ap.add_argument('--adv_critic', default='patch', choices=['patch', 'bn'],
                     help='patch: spectrally-normalized patch critic (stage E); bn: the classifiers\' BatchNorm '
                          'backbone on the whole face at 64 px (stage J)')
@@ -170,6 +187,8 @@ def main():
         opt_d = torch.optim.Adam(D.parameters(), lr=a.d_lr, betas=(0.5, 0.99))
     # index 0: the masks of male originals, 1: of female originals
     lms, feathers, rings, wmaps = region_masks([a.region, a.region_female or a.region], a.feather)
+    if a.male_bands:
+        feathers[0] = feathers[0] * (1 - band_mask(a.male_bands, a.band_sigma))
     rng = np.random.default_rng(a.seed)
     if a.pairs == 'nn':
         from common import pixel_ring_descriptor, opposite_gender_neighbours
