@@ -125,6 +125,9 @@ def main():
     ap.add_argument('--grid', default='runs/grid.png')
     ap.add_argument('--grid_per_gender', type=int, default=12, help='faces of each gender in the grid (the first of '
                     'the drawn men and women; rows of 4 triplets); --n 48 --grid_per_gender 24 shows every face')
+    ap.add_argument('--faces_out', default='', help='also write one JSON record per drawn face (position, CelebA-HQ file, '
+                    'label, the chosen reference and its P(male), SIM and P(composite)): what docs/judged/*.json pairs '
+                    'with the verdicts')
     ap.add_argument('--refs', default='top', choices=['nearest', 'top', 'random'],
                     help='top (default): the runtime\'s own choice; nearest: K drawn from the --pool opposite-gender bank faces whose latents are most '
                          'similar (cosine) on the reference-match cells around the identity region; top: the K '
@@ -260,6 +263,11 @@ def main():
         chosen_u8[i] = cu8[j]; chosen_ref[i] = refs[j]; p_anon[i] = pc[j]; sim_anon[i] = s[j]
         swap_u8[i] = cu8[0]  # first reference (drawn at random; the closest with --refs top): context swap
     lab = male[sel]
+    if a.faces_out:
+        json.dump([{'position': q, 'file': str(meta['files'][i]), 'male': bool(male[i]), 'reference': int(chosen_ref[q]),
+                    'p_male_after': round(float(p_anon[q]), 4), 'sim': round(float(sim_anon[q]), 4),
+                    'p_composite': round(float(p_comp[q]), 4) if crit is not None else None}
+                   for q, i in enumerate(sel)], open(a.faces_out, 'w'), indent=1)
     if a.mirror:
         R['chosen_mirrored_share'] = float(chosen_mir.mean())
     if lm_val is not None and a.refs == 'top':
