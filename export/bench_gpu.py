@@ -73,7 +73,7 @@ def bench_ops(reps):
     import cv2
 
     from pridss_rt import native
-    from pridss_rt.backends import cuda
+    from pridss_rt.backends.trt import cuda
 
     lib, cpu = native.load_native("cuda"), native.load_native("cpu")
     mean, std = (ctypes.c_float * 3)(0.5, 0.5, 0.5), (ctypes.c_float * 3)(0.5, 0.5, 0.5)

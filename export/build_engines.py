@@ -62,7 +62,8 @@ def say(msg: str) -> None:
 
 def prepare_onnx(pack, role: str, fp16: bool, threshold: float, out_dir: Path) -> tuple[Path, dict]:
     """Sanitize (+ audit and convert) one network; returns the ONNX path to build and a report."""
-    from export import calib, fp16 as fp16mod, onnx_tools
+    from export import calib, onnx_tools
+    from export import fp16 as fp16mod
 
     spec = pack.network(role)
     model = onnx_tools.sanitize(onnx_tools.load(spec.path))
@@ -86,7 +87,13 @@ def prepare_onnx(pack, role: str, fp16: bool, threshold: float, out_dir: Path) -
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from pridss_rt.engines import SCHEMA, SCHEMA_VERSION, engine_dir, slug, write_manifest
+    from pridss_rt.backends.trt.engines import (
+        SCHEMA,
+        SCHEMA_VERSION,
+        engine_dir,
+        slug,
+        write_manifest,
+    )
     from pridss_rt.errors import PackError
     from pridss_rt.pack import load_pack, sha256_file
 
@@ -130,7 +137,7 @@ def main(argv=None) -> int:
         return EXIT_FAILED
 
     # ---- TensorRT --------------------------------------------------------------------------------------
-    from pridss_rt.probe import machine
+    from pridss_rt.backends.probe import machine
 
     m = machine()
     if m.tensorrt is None or not m.gpu:

@@ -39,7 +39,7 @@ class TorchOrtLike:
 
 
 def torch_detector(threads: int | None):
-    from pridss_rt.detect import MTCNNDetector, mtcnn_model_dir
+    from pridss_rt.stages.detect import MTCNNDetector, mtcnn_model_dir
 
     det = MTCNNDetector(threads=1)
     folder = mtcnn_model_dir()
@@ -49,7 +49,7 @@ def torch_detector(threads: int | None):
 
 def main() -> int:
     from export.torch_backend import open_torch_networks
-    from pridss_rt.bench import run_worker
+    from pridss_rt.cli.bench import run_worker
 
     payload = json.loads(sys.argv[1])
     payload["networks"] = open_torch_networks(payload["pack"], threads=payload.get("threads"))

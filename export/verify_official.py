@@ -294,19 +294,15 @@ def check_full_export(table: Table, work: Path) -> None:
 
 def _full_export(table: Table, work: Path, t0: float) -> None:
     import onnx
-
-    from export.official import fixtures as fx
-    from export.official import onnx_export as ox
-    from export.official.arcface import IdentityNet
-    from export.official.e4e import E4EToS
-    from export.official.stylefusion import StyleFusionS, pridss_sources
-    from export.official.stylegan2 import SSynthesis, WPlusToS
-
     import onnxruntime as ort
     import torch
 
-    from export.official.arcface import reference_preprocess
-    from export.official.stylegan2 import ReferenceSynthesis
+    from export.official import fixtures as fx
+    from export.official import onnx_export as ox
+    from export.official.arcface import IdentityNet, reference_preprocess
+    from export.official.e4e import E4EToS
+    from export.official.stylefusion import StyleFusionS, pridss_sources
+    from export.official.stylegan2 import ReferenceSynthesis, SSynthesis, WPlusToS
 
     nets = fx.build(fx.FULL, seed=0)
     gen = nets["generator"]

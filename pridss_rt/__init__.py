@@ -8,8 +8,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import BackendError, CudaError, EngineError, InputError, PackError, PridssError
-from .pack import ModelPack, list_packs, load_pack
+from pridss_rt.errors import (
+    BackendError,
+    CudaError,
+    EngineError,
+    InputError,
+    PackError,
+    PridssError,
+)
+from pridss_rt.pack import ModelPack, list_packs, load_pack
 
 __all__ = [
     "__version__", "Anonymizer", "FaceResult", "load_pack", "list_packs", "ModelPack", "open_networks",
@@ -20,9 +27,9 @@ __all__ = [
 def __getattr__(name: str):
     # heavier entry points are imported on first use
     if name in ("Anonymizer", "FaceResult"):
-        from . import anonymizer
+        from pridss_rt import anonymizer
         return getattr(anonymizer, name)
     if name == "open_networks":
-        from .backends import open_networks
+        from pridss_rt.backends import open_networks
         return open_networks
     raise AttributeError(f"module 'pridss_rt' has no attribute '{name}'")

@@ -6,7 +6,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from .errors import BackendError
+from pridss_rt.errors import BackendError
 
 _HINTS = {
     "onnxruntime": "pip install onnxruntime (or onnxruntime-gpu: pip install 'pridss-rt[gpu]')",

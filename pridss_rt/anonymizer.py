@@ -25,15 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from . import align, blend, score
-from .backends import Networks, open_networks
-from .detect import Detection, make_detector
-from .encode import encode
-from .errors import InputError, PridssError
-from .fuse import ReferenceBank, fuse
-from .pack import ModelPack, _is_num, load_pack
-from .synthesize import synthesize
-from .track import Track, Tracker
+from pridss_rt.backends import Networks, open_networks
+from pridss_rt.errors import InputError, PridssError
+from pridss_rt.pack import ModelPack, _is_num, load_pack
+from pridss_rt.stages import align, blend, score
+from pridss_rt.stages.detect import Detection, make_detector
+from pridss_rt.stages.encode import encode
+from pridss_rt.stages.fuse import ReferenceBank, fuse
+from pridss_rt.stages.synthesize import synthesize
+from pridss_rt.stages.track import Track, Tracker
 
 log = logging.getLogger("pridss_rt")
 
@@ -126,7 +126,7 @@ class Anonymizer:
         color_match: shift the synthesized face's mean colour to the original's (hides seams).
         track: reuse each track's chosen reference across frames (streams); False = search every frame.
         reid_threshold: identity similarity to the track's searched face below which the search reruns.
-        gpu_frames: keep frames on the GPU (upload once, warp and paste-back kernels; ``pridss_rt.gpu``).
+        gpu_frames: keep frames on the GPU (upload once, warp and paste-back kernels; ``pridss_rt.executors.device``).
             None = when the backend is ``trt`` and the native CUDA library loads; True = require it.
         coherence_weight: weight of the pack's coherence critic, P(composite), added to PIC when choosing
             among the K candidates (default: the pack's; 0 = PIC alone; > 0 needs a ``coherence`` network).
@@ -161,7 +161,7 @@ class Anonymizer:
         self.gpu = None
         if gpu_frames or (gpu_frames is None and self.backend == "trt"):
             try:
-                from .gpu import GpuFramePath
+                from pridss_rt.executors.device import GpuFramePath
 
                 self.gpu = GpuFramePath(self.nets, self.pack, self.mask)
             except Exception as exc:

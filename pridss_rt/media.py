@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import InputError
+from pridss_rt.errors import InputError
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}

@@ -20,9 +20,9 @@ def main(argv=None) -> int:
     import cv2
 
     from pridss_rt import Anonymizer
-    from pridss_rt.blend import expand_box, pixelate
-    from pridss_rt.evaluate import swap_only_pack
+    from pridss_rt.eval.evaluate import swap_only_pack
     from pridss_rt.media import SAMPLE, read_image, write_image
+    from pridss_rt.stages.blend import expand_box, pixelate
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("image", nargs="?", default=str(SAMPLE), help="input image (default: the shipped sample)")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from pridss_rt import Anonymizer, InputError
-from pridss_rt.blend import expand_box, pixelate
-from pridss_rt.bench import make_frame
+from pridss_rt.cli.bench import make_frame
 from pridss_rt.media import SAMPLE, read_image
+from pridss_rt.stages.blend import expand_box, pixelate
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +58,8 @@ def test_candidate_search_once_per_track(anon, sample):
 
 
 def test_reference_choice_gets_the_faces_landmarks_in_its_crop(shared_tiny_pack, sample):
-    # packs that weigh head pose compare these with their bank faces' landmarks (pridss_rt.fuse)
-    from pridss_rt import align
+    # packs that weigh head pose compare these with their bank faces' landmarks (pridss_rt.stages.fuse)
+    from pridss_rt.stages import align
 
     with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
         seen, choose = [], a.bank.choose
@@ -136,7 +136,7 @@ def test_extreme_pose_is_pixelated(shared_tiny_pack, sample):
         name = "skewed"
 
         def detect(self, frame):
-            from pridss_rt.detect import Detection
+            from pridss_rt.stages.detect import Detection
 
             lm = np.array([[200, 100], [210, 100], [260, 160], [200, 140], [205, 141]], np.float32)
             return [Detection(np.array([180, 60, 270, 175], np.float32), 0.99, lm)]
@@ -238,7 +238,8 @@ def test_coherence_critic_term_in_the_candidate_choice(tmp_path, sample, monkeyp
     # a pack with a critic: the choice is argmin(PIC + w * P(composite)) over the very candidates scored,
     # FaceResult reports that sum and the critic's score; weight 0 gives PIC's own choice
     import tinypack
-    from pridss_rt import score
+
+    from pridss_rt.stages import score
 
     root = tinypack.make_pack(tmp_path)
     tinypack.add_coherence(root, weight=2.0)

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 import tinypack
+
 from pridss_rt import BackendError, InputError, load_pack
 from pridss_rt.backends import open_networks
 from pridss_rt.backends.ort import OrtSession

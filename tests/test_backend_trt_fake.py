@@ -13,11 +13,17 @@ import types
 
 import numpy as np
 import pytest
-
 import tinypack
+
 from pridss_rt import load_pack
-from pridss_rt.backends import cuda, open_networks
-from pridss_rt.engines import SCHEMA, SCHEMA_VERSION, engine_dir, write_manifest
+from pridss_rt.backends import open_networks
+from pridss_rt.backends.trt import cuda
+from pridss_rt.backends.trt.engines import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    engine_dir,
+    write_manifest,
+)
 from pridss_rt.pack import sha256_file
 
 GPU = {"index": 0, "name": "Fake GPU", "compute_capability": "8.9", "driver_cuda": "13.0", "runtime_cuda": "13.0"}
@@ -135,7 +141,7 @@ def make_fake_trt(mem, calls):
 
 
 def install_fake_cuda(monkeypatch, mem, calls):
-    """Replace pridss_rt.backends.cuda's classes/functions with host-memory stand-ins."""
+    """Replace pridss_rt.backends.trt.cuda's classes/functions with host-memory stand-ins."""
 
     class Stream:
         ptr = 0
@@ -227,7 +233,7 @@ def fake_gpu(monkeypatch, tmp_path, shared_tiny_pack):
 
 def fake_engines(monkeypatch, tmp_path, pack_dir, gpu):
     """Pretend ``gpu`` has TensorRT: engines whose files hold their ONNX paths, under a matching manifest."""
-    from pridss_rt import probe
+    from pridss_rt.backends import probe
 
     info = probe.MachineInfo(gpus=[gpu], driver="580.00", tensorrt=TRT_VERSION, onnxruntime="x",
                              ort_providers=["CPUExecutionProvider"])

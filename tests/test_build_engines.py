@@ -23,7 +23,7 @@ def run(*args):
 
 
 def test_fp16_without_gpu(shared_tiny_pack, tmp_path):
-    from pridss_rt.probe import machine
+    from pridss_rt.backends.probe import machine
 
     if machine().tensorrt and machine().gpu:
         pytest.skip("this machine can build engines; covered by the GPU tests")

@@ -4,7 +4,7 @@ runs wherever a GPU is present (skips here with the reason)."""
 import numpy as np
 import pytest
 
-from pridss_rt.backends import cuda
+from pridss_rt.backends.trt import cuda
 from pridss_rt.errors import CudaError
 
 pytest.importorskip("cuda.bindings", reason="cuda-python not installed")

@@ -65,8 +65,8 @@ def test_demo_bank_landmarks_drive_a_pose_aware_choice(anon):
     # measured on the bank crops like the template on 2,000 train crops: their mean is the template
     assert np.abs(lms[found].mean(0) - pack.preprocess.template).max() < 1.5
     # on the sample face, weighing pose brings the candidates' landmarks closer than latent similarity alone
-    from pridss_rt import align
-    from pridss_rt.encode import encode
+    from pridss_rt.stages import align
+    from pridss_rt.stages.encode import encode
 
     frame = read_image(SAMPLE)
     det = anon.detector.detect(frame)[0]
@@ -116,7 +116,7 @@ def test_onnxruntime_and_pytorch_agree():
 
 def test_fp16_build_checks_pass_without_gpu(tmp_path):
     pytest.importorskip("onnxconverter_common")
-    from pridss_rt.probe import machine
+    from pridss_rt.backends.probe import machine
 
     if machine().tensorrt and machine().gpu:
         pytest.skip("this machine builds real engines")

@@ -34,14 +34,15 @@ def test_doctor_text_and_bad_pack(tiny_pack, capsys, tmp_path):
 
 
 def test_doctor_lists_engines_and_why_unusable(shared_tiny_pack, capsys, tmp_path):
-    from pridss_rt import load_pack
     from test_engines import make_engines
+
+    from pridss_rt import load_pack
 
     make_engines(load_pack(shared_tiny_pack), tmp_path)
     main(["doctor", "--pack", str(shared_tiny_pack), "--engines", str(tmp_path), "--json"])
     eng = json.loads(capsys.readouterr().out)["engines"]
     assert len(eng) == 1 and eng[0]["pack"] == "tiny"
-    from pridss_rt.probe import machine
+    from pridss_rt.backends.probe import machine
 
     if not machine().gpu:
         assert eng[0]["usable"] is False and "no GPU detected here" in eng[0]["problems"]

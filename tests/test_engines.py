@@ -6,8 +6,16 @@ import json
 import pytest
 
 from pridss_rt import load_pack
-from pridss_rt.engines import (SCHEMA, SCHEMA_VERSION, engine_dir, engine_dir_name, find_engines,
-                               manifest_problems, read_manifest, write_manifest)
+from pridss_rt.backends.trt.engines import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    engine_dir,
+    engine_dir_name,
+    find_engines,
+    manifest_problems,
+    read_manifest,
+    write_manifest,
+)
 from pridss_rt.pack import sha256_file
 
 GPU, CC, TRT = "NVIDIA GeForce RTX 4090", "8.9", "10.13.0.35"

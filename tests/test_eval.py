@@ -10,9 +10,9 @@ import json
 import numpy as np
 import pytest
 
-from pridss_rt import evaluate
 from pridss_rt.cli import build_parser, main
 from pridss_rt.errors import InputError
+from pridss_rt.eval import evaluate
 from pridss_rt.media import SAMPLE, read_image
 
 # 5-point template of a 128-px CelebA-HQ crop (measured with MTCNN on the train split)
@@ -22,8 +22,8 @@ CELEBA_TEMPLATE = np.array([[47.9, 60.4], [79.6, 60.4], [63.4, 80.1], [49.5, 93.
 def _faces():
     import cv2
 
-    from pridss_rt.align import similarity_transform
-    from pridss_rt.detect import make_detector
+    from pridss_rt.stages.align import similarity_transform
+    from pridss_rt.stages.detect import make_detector
 
     img = read_image(SAMPLE)
     det = make_detector("mtcnn", threads=1).detect(img)[0]

@@ -2,7 +2,7 @@
 
 (a) The native CUDA kernels (``libpridss_ops_cuda``) against the CPU library on the same inputs: the same
     per-pixel code, built without FMA contraction on both sides, so the results are expected identical.
-(b) The GPU frame path (:mod:`pridss_rt.gpu`) with real cuda-python streams, events, pinned and device memory
+(b) The GPU frame path (:mod:`pridss_rt.executors.device`) with real cuda-python streams, events, pinned and device memory
     and the real kernels; TensorRT is replaced by ONNX Runtime reading and writing the bindings' device
     memory (TensorRT itself is not installed on the machines this was run on). Compared with the host path.
 (c) The demo pack's networks on the GPU through PyTorch (``export/torch_backend.py``) against ONNX Runtime.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from pridss_rt import native
-from pridss_rt.backends import cuda
+from pridss_rt.backends.trt import cuda
 
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("cuda.bindings", reason="cuda-python not installed")
@@ -182,7 +182,7 @@ def test_real_gpu_frame_path_matches_host_path(real_gpu_path):
     with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
             Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
         assert g.backend == "trt" and g.gpu is not None
-        assert type(g.gpu.s_main).__module__ == "pridss_rt.backends.cuda"  # real streams, not stand-ins
+        assert type(g.gpu.s_main).__module__ == "pridss_rt.backends.trt.cuda"  # real streams, not stand-ins
         for k in range(3):
             og, fg = g.process(frame)
             oh, fh = h.process(frame)

@@ -1,14 +1,14 @@
-"""The GPU frame path (pridss_rt.gpu) on a CPU machine: TensorRT and CUDA replaced by stand-ins whose
+"""The GPU frame path (pridss_rt.executors.device) on a CPU machine: TensorRT and CUDA replaced by stand-ins whose
 "device memory" is host memory, and the native CUDA kernels replaced by the native CPU build of the same
 per-pixel code. Checks the data flow (one upload, warp into the encoder binding, device-to-device feeds,
 one synthesis call, paste-back, one download) against the host path's result."""
 
 import numpy as np
 import pytest
+from test_backend_trt_fake import fake_gpu  # noqa: F401  (fixture: fake TensorRT engines + CUDA)
 
 from pridss_rt import Anonymizer, native
 from pridss_rt.media import SAMPLE, read_image
-from test_backend_trt_fake import fake_gpu  # noqa: F401  (fixture: fake TensorRT engines + CUDA)
 
 
 class CpuAsCudaLib:
@@ -67,7 +67,7 @@ def test_gpu_path_matches_host_path(gpu_anon):
 
 
 def test_frames_without_faces_and_too_many_rows_use_safe_paths(gpu_anon):
-    from pridss_rt.bench import make_frame
+    from pridss_rt.cli.bench import make_frame
 
     pack, root, calls, lib = gpu_anon
     with Anonymizer(pack, "trt", engines_root=root, threads=1) as g:
@@ -101,7 +101,13 @@ def test_gpu_path_scores_candidates_with_the_coherence_critic(monkeypatch, tmp_p
     import sys
 
     import tinypack
-    from test_backend_trt_fake import GPU, Memory, fake_engines, install_fake_cuda, make_fake_trt
+    from test_backend_trt_fake import (
+        GPU,
+        Memory,
+        fake_engines,
+        install_fake_cuda,
+        make_fake_trt,
+    )
 
     lib = CpuAsCudaLib(native.load_native("cpu"))
     real_load = native.load_native

@@ -27,7 +27,7 @@ def test_cli_parser_is_light():
 
 
 def test_backend_modules_import_without_gpu_libraries():
-    loaded = _loaded_after("import pridss_rt.backends, pridss_rt.backends.trt, pridss_rt.backends.cuda, pridss_rt.engines")
+    loaded = _loaded_after("import pridss_rt.backends, pridss_rt.backends.trt.session, pridss_rt.backends.trt.cuda, pridss_rt.backends.trt.engines")
     assert not loaded & {"tensorrt", "torch", "cuda"}
 
 

@@ -1,9 +1,9 @@
-"""pridss_rt.metrics against values computed by hand on small crafted score sets."""
+"""pridss_rt.eval.metrics against values computed by hand on small crafted score sets."""
 
 import numpy as np
 import pytest
 
-from pridss_rt import metrics
+from pridss_rt.eval import metrics
 
 
 def test_auc_sklearn_textbook_example():

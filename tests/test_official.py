@@ -23,7 +23,12 @@ if str(ROOT) not in sys.path:
 from export.official import checkpoints as ck  # noqa: E402
 from export.official import fixtures as fx  # noqa: E402
 from export.official import ops  # noqa: E402
-from export.official.stylefusion import FFHQ_PARTS, FusionNet, StyleFusionS, pridss_sources  # noqa: E402
+from export.official.stylefusion import (  # noqa: E402
+    FFHQ_PARTS,
+    FusionNet,
+    StyleFusionS,
+    pridss_sources,
+)
 from export.official.stylegan2 import SSynthesis, s_layout  # noqa: E402
 
 torch.set_num_threads(1)  # tiny ops: extra threads only add contention on a shared 2-core machine

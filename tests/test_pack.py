@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from tinypack import LATENT, edit_manifest
 
 from pridss_rt import PackError, list_packs, load_pack
-from tinypack import LATENT, edit_manifest
 
 
 def test_valid_pack_loads(tiny_pack):

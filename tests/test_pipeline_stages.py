@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from pridss_rt import align, score
-from pridss_rt.detect import MTCNNDetector, make_detector
 from pridss_rt.errors import InputError
 from pridss_rt.media import SAMPLE, read_image
+from pridss_rt.stages import align, score
+from pridss_rt.stages.detect import MTCNNDetector, make_detector
 
 # MTCNN landmarks of the sample photo (ipazc/mtcnn reference implementation on the same networks,
 # checked by hand: eyes, nose, mouth corners of the astronaut)
@@ -113,7 +113,7 @@ def test_gender_output_adapters():
 
 def test_reference_choice_is_opposite_gender_and_nearest(shared_tiny_pack):
     from pridss_rt import load_pack
-    from pridss_rt.fuse import ReferenceBank
+    from pridss_rt.stages.fuse import ReferenceBank
 
     pack = load_pack(shared_tiny_pack)
     bank = ReferenceBank(pack)
@@ -129,7 +129,7 @@ def test_reference_choice_is_opposite_gender_and_nearest(shared_tiny_pack):
 def test_reference_pool_spreads_candidates_over_the_closest_ranks():
     from types import SimpleNamespace
 
-    from pridss_rt.fuse import ReferenceBank
+    from pridss_rt.stages.fuse import ReferenceBank
 
     # 30 female references at growing angles from z (rank r = angle r), 10 male ones
     ang = np.deg2rad(np.arange(30) * 2.0)
@@ -156,7 +156,7 @@ TPL = np.array([[48.0, 60.0], [80.0, 60.0], [64.0, 80.0], [50.0, 94.0], [78.0, 9
 def test_pose_weight_prefers_references_with_the_same_landmarks():
     from types import SimpleNamespace
 
-    from pridss_rt.fuse import ReferenceBank
+    from pridss_rt.stages.fuse import ReferenceBank
 
     # 4 female references, latent similarity falling with the bank index: cos 1.00, 0.99, 0.98, 0.60
     ang = np.arccos([1.0, 0.99, 0.98, 0.60])
@@ -189,7 +189,7 @@ def test_pose_weight_prefers_references_with_the_same_landmarks():
 
 def test_mask_fusion_keeps_identity_elements(shared_tiny_pack):
     from pridss_rt import load_pack
-    from pridss_rt.fuse import fuse
+    from pridss_rt.stages.fuse import fuse
 
     pack = load_pack(shared_tiny_pack)
     a = np.ones((2, 32), np.float32)

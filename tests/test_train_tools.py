@@ -112,9 +112,9 @@ def test_crop_landmarks_maps_the_detector_back_to_crop_pixels():
     # a synthetic crop whose face we know: the package's sample face, aligned to the demo template
     from crop_landmarks import crop_landmarks
 
-    from pridss_rt import align
-    from pridss_rt.detect import MTCNNDetector
     from pridss_rt.media import SAMPLE, read_image
+    from pridss_rt.stages import align
+    from pridss_rt.stages.detect import MTCNNDetector
 
     pack = load_pack(DEMO)
     frame = read_image(SAMPLE)
@@ -135,7 +135,7 @@ def test_runtime_pairs_rank_references_like_the_runtime():
     # faces without landmarks included)
     from runtime_pairs import pose_distance, rank_pairs
 
-    from pridss_rt.fuse import ReferenceBank
+    from pridss_rt.stages.fuse import ReferenceBank
 
     pack = load_pack(DEMO)
     bank = ReferenceBank(pack)
@@ -168,7 +168,7 @@ def test_mirrored_choice_ranks_the_bank_and_its_mirror_image_together():
 
     from mirror import choose_mirrored, mirror_landmarks
 
-    from pridss_rt.fuse import ReferenceBank
+    from pridss_rt.stages.fuse import ReferenceBank
 
     ang = np.deg2rad(np.arange(30) * 2.0)  # 30 female references at 0, 2, ..., 58 degrees from z; 1 male
     latents = np.concatenate([[[0.0, 0.0, 1.0]], np.stack([np.cos(ang), np.sin(ang), np.zeros(30)], 1)]).astype(np.float32)

@@ -1,7 +1,7 @@
 """5 landmarks of CelebA-HQ crops, in crop pixels, found by the runtime's own detector.
 
 Each 128-px crop is pasted (upscaled by --scale) into the middle of a grey canvas, as a face in a live
-frame would appear (the same procedure as measure_template.py), `pridss_rt.detect.MTCNNDetector` is run
+frame would appear (the same procedure as measure_template.py), `pridss_rt.stages.detect.MTCNNDetector` is run
 on it and the 5 points are mapped back to crop pixels. A crop without exactly one confident face gets NaN.
 
 Used for head-pose-aware reference choice: the bank stores its references' landmarks
@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 
 def crop_landmarks(imgs_rgb, scale=1.5, canvas=480, min_score=0.9, log_every=0):
     """(N, 128, 128, 3) uint8 RGB crops -> (N, 5, 2) float32 crop-pixel landmarks (NaN where missed)."""
-    from pridss_rt.detect import MTCNNDetector
+    from pridss_rt.stages.detect import MTCNNDetector
     det = MTCNNDetector(threads=2)
     size = imgs_rgb.shape[1]
     s = int(round(size * scale))

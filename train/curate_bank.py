@@ -1,7 +1,7 @@
 """Curate a pack's reference bank by how its faces fuse (measured for pack 1.6.0, not adopted; see
 docs/demo-pack.md, "Curated bank").
 
-Train-split originals (never val) go through the runtime's own choice: `pridss_rt.fuse.ReferenceBank.choose`
+Train-split originals (never val) go through the runtime's own choice: `pridss_rt.stages.fuse.ReferenceBank.choose`
 (latent similarity and head pose), K candidates synthesized, each scored by the pack's coherence critic. A bank
 face's *excess* is its candidates' P(composite) minus the mean P(composite) of the K candidates of the same
 original (so hard originals do not count against their references), averaged over every time it is a

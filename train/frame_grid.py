@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from common import load_cache, verification_scores  # noqa: E402
 from report import sess, norm, l2n  # noqa: E402
 from pridss_rt import Anonymizer  # noqa: E402
-from pridss_rt.evaluate import Placement  # noqa: E402
+from pridss_rt.eval.evaluate import Placement  # noqa: E402
 
 
 def report_selection(n, seed, imgs, meta, identity_onnx):

@@ -16,7 +16,7 @@ def mirror_landmarks(landmarks, crop_size):
 
 
 def choose_mirrored(bank, z, z_mirror, p_male, k, landmarks, crop_size):
-    """pridss_rt.fuse.ReferenceBank.choose over the bank and its mirror image: (bank indices, mirrored flags).
+    """pridss_rt.stages.fuse.ReferenceBank.choose over the bank and its mirror image: (bank indices, mirrored flags).
     z_mirror: the latent of the horizontally flipped crop; landmarks: the crop's 5 points (or None), crop_size its side."""
     want_male = bool(p_male < 0.5)
     pool = bank.pool_of(want_male)

@@ -49,7 +49,7 @@ def main():
                     'crop pixels (found by the runtime\'s MTCNN, train/crop_landmarks.py) as bank.npz '
                     '"landmarks", for head-pose-aware reference choice (needs --bank_per_gender)')
     ap.add_argument('--pose_weight', type=float, default=None, help='defaults.pose_weight of the pack: weight '
-                    'of the landmark distance in the reference choice (pridss_rt.fuse.ReferenceBank; 0 = off)')
+                    'of the landmark distance in the reference choice (pridss_rt.stages.fuse.ReferenceBank; 0 = off)')
     ap.add_argument('--soft_ring', type=float, default=None, help='fusion-mask value on the cells touching the identity region')
     ap.add_argument('--match', default=None, choices=['ring', 'core', 'map'],
                     help='reference_match extra: ring = context cells within 2 cells of the identity region '
@@ -60,7 +60,7 @@ def main():
                          'train_ae.py --region to be seamless)')
     ap.add_argument('--reference_pool', type=int, default=None,
                     help='defaults.reference_pool of the pack: K candidates spread over the ranks of this many '
-                         'closest references (pridss_rt.fuse.ReferenceBank); 0 = the K closest')
+                         'closest references (pridss_rt.stages.fuse.ReferenceBank); 0 = the K closest')
     ap.add_argument('--version', default=None, help='pack version to write into pack.json')
     ap.add_argument('--description', default=None, help='pack description to write into pack.json')
     ap.add_argument('--seed', type=int, default=3)
@@ -195,7 +195,7 @@ def main():
                 'core': 'the identity cells and the context cells within 2 cells of them',
                 'map': 'every cell of the spatial map'}[a.match]
         ext['note'] = (f'mask over the latent ({what}, all channels; not the style vector). Reference choice '
-                       '(pridss_rt.fuse.ReferenceBank): cosine similarity of the original\'s and the bank '
+                       '(pridss_rt.stages.fuse.ReferenceBank): cosine similarity of the original\'s and the bank '
                        'latents on these elements; the candidates are the K most similar references of the '
                        'opposite gender, or K spread over the ranks of the defaults.reference_pool most similar.')
         info['match'] = a.match

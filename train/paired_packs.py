@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from common import load_cache  # noqa: E402
 from report import sess, norm, to_u8, l2n  # noqa: E402
 from mirror import choose_mirrored  # noqa: E402
-from pridss_rt.fuse import ReferenceBank  # noqa: E402
+from pridss_rt.stages.fuse import ReferenceBank  # noqa: E402
 from pridss_rt.pack import load_pack  # noqa: E402
 
 

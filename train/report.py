@@ -14,7 +14,7 @@ Definitions
   --pool (16) of those whose latents are closest (cosine on the reference_match.npy elements: the
   context cells within 2 cells of the identity region, all channels) to the original's (--refs nearest,
   the default: similar pose, face size and skin around the identity region give coherent fusions), or the K
-  closest ones as the runtime chooses them (--refs top, pridss_rt.fuse.ReferenceBank); fused latent =
+  closest ones as the runtime chooses them (--refs top, pridss_rt.stages.fuse.ReferenceBank); fused latent =
   mask*z_orig + (1-mask)*z_ref; candidate with the lowest PIC = |2 P(male) - 1| - SIM(candidate, original).
 - EER anonymized vs originals: genuine = (anonymized_i, original_i); impostor = (anonymized_i,
   original_j) for every j of another identity. Also 'other images': genuine = anonymized_i vs other
@@ -131,7 +131,7 @@ def main():
     ap.add_argument('--refs', default='top', choices=['nearest', 'top', 'random'],
                     help='top (default): the runtime\'s own choice; nearest: K drawn from the --pool opposite-gender bank faces whose latents are most '
                          'similar (cosine) on the reference-match cells around the identity region; top: the K '
-                         'most similar ones, chosen by the runtime itself (pridss_rt.fuse.ReferenceBank, what '
+                         'most similar ones, chosen by the runtime itself (pridss_rt.stages.fuse.ReferenceBank, what '
                          'Anonymizer does); random: K drawn from all opposite-gender bank faces')
     ap.add_argument('--pool', type=int, default=16)
     ap.add_argument('--landmarks', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runs',
@@ -164,7 +164,7 @@ def main():
     if a.region_female:
         mask_f = latent_mask(identity_cells(a.region_female)).reshape(mask.shape)
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-    from pridss_rt.fuse import ReferenceBank
+    from pridss_rt.stages.fuse import ReferenceBank
     from pridss_rt.pack import load_pack
     rpack = load_pack(a.pack)  # the bank as the runtime reads it: validated, float16/int8 -> float32
     blat, bmale = rpack.bank()
@@ -329,8 +329,8 @@ def main():
         R['independent_gender_auc_anonymized'] = roc_auc(pa_a, lab)
     if os.path.isfile(a.fid_model):
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-        from pridss_rt.evaluate import FidExtractor
-        from pridss_rt.metrics import fid_from_features
+        from pridss_rt.eval.evaluate import FidExtractor
+        from pridss_rt.eval.metrics import fid_from_features
         fx = FidExtractor(a.fid_model, 2)
         bgr = lambda u8: np.ascontiguousarray(u8[:, :, :, ::-1])
         f_rec = fx(bgr(rec_u8))

@@ -1,6 +1,6 @@
 """Training pairs chosen like the runtime chooses references (stages G-I of the demo pack; stage I = pack 1.5.0, see train/README.md).
 
-For every train face, the --k opposite-gender train faces that `pridss_rt.fuse.ReferenceBank` would rank
+For every train face, the --k opposite-gender train faces that `pridss_rt.stages.fuse.ReferenceBank` would rank
 first if they were the bank: cosine similarity of the pack's encoder latents on the pack's
 ``reference_match`` elements, minus ``pose_weight`` x the RMS distance between the two faces' 5 landmarks
 (in template eye distances; landmarks from train/crop_landmarks.py). The earlier stages paired faces by a

@@ -9,7 +9,7 @@ import argparse, json, os, sys
 from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from pridss_rt.metrics import roc_auc  # noqa: E402
+from pridss_rt.eval.metrics import roc_auc  # noqa: E402
 
 VERDICTS = ('coherent', 'mild', 'clear')
 

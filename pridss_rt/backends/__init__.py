@@ -19,9 +19,9 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import BackendError
-from ..pack import ModelPack, load_pack
-from .base import Session
+from pridss_rt.backends.base import Session
+from pridss_rt.errors import BackendError
+from pridss_rt.pack import ModelPack, load_pack
 
 log = logging.getLogger("pridss_rt")
 
@@ -68,10 +68,10 @@ def _probe(name: str, pack: ModelPack | None, engines_root) -> tuple[bool, str, 
     """(usable, why, engine folder for ``trt``). The engine folder is found — and its manifest and engine
     hashes checked — once here, then handed to the loader."""
     if name.startswith("ort-"):
-        from . import ort
+        from pridss_rt.backends import ort
         return (*ort.available(name), None)
     if name == "trt":
-        from ..probe import machine
+        from pridss_rt.backends.probe import machine
         m = machine()
         if m.tensorrt is None:
             return False, f"TensorRT not importable ({m.tensorrt_error}); pip install 'pridss-rt[trt]'", None
@@ -79,7 +79,7 @@ def _probe(name: str, pack: ModelPack | None, engines_root) -> tuple[bool, str, 
             return False, f"no NVIDIA GPU usable ({m.gpu_error})", None
         if pack is None:
             return True, f"TensorRT {m.tensorrt} on {m.gpu['name']}", None
-        from ..engines import find_engines
+        from pridss_rt.backends.trt.engines import find_engines
         folder, reasons = find_engines(pack, engines_root, gpu_name=m.gpu["name"],
                                        compute_capability=m.gpu["compute_capability"], trt_version=m.tensorrt)
         if folder is None:
@@ -103,14 +103,14 @@ def _load(pack: ModelPack, name: str, folder: Path | None, engines_root, threads
     nets = Networks(pack, name, {})
     try:
         if name.startswith("ort-"):
-            from .ort import OrtSession
+            from pridss_rt.backends.ort import OrtSession
             cache = Path(engines_root or ".") / pack.name / "ort-trt-cache" if name == "ort-trt" else None
             for role, spec in pack.networks.items():
                 nets.sessions[role] = OrtSession(spec, name, threads=threads, cache_dir=cache)
         else:
-            from ..engines import read_manifest
-            from . import cuda
-            from .trt import TrtSession
+            from pridss_rt.backends.trt import cuda
+            from pridss_rt.backends.trt.engines import read_manifest
+            from pridss_rt.backends.trt.session import TrtSession
             manifest = read_manifest(folder)
             # one non-blocking stream for every network of the pack: stages are ordered on it without
             # host synchronization between them

@@ -12,8 +12,8 @@ from typing import Mapping
 
 import numpy as np
 
-from ..errors import BackendError, InputError
-from ..pack import NetworkSpec, TensorSpec
+from pridss_rt.errors import BackendError, InputError
+from pridss_rt.pack import NetworkSpec, TensorSpec
 
 
 class Session(ABC):

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .._lazy import lazy_import
-from ..errors import BackendError
-from ..pack import NetworkSpec
-from .base import Session, check_signature
+from pridss_rt._lazy import lazy_import
+from pridss_rt.backends.base import Session, check_signature
+from pridss_rt.errors import BackendError
+from pridss_rt.pack import NetworkSpec
 
 #: backend name -> the execution provider it must get (first in get_providers())
 PROVIDERS = {

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .errors import PackError
+from pridss_rt.errors import PackError
 
 SCHEMA = "pridss-rt.pack"
 SCHEMA_VERSIONS = (1,)
@@ -27,7 +27,7 @@ DTYPES = ("float32", "float16", "int64", "int32", "uint8")
 BATCH_KINDS = ("face", "candidate")
 GENDER_OUTPUT_KINDS = ("probability", "logit", "softmax2")
 PACK_PATH_ENV = "PRIDSS_RT_PACK_PATH"
-BUILTIN_PACKS = Path(__file__).resolve().parent / "packs"
+BUILTIN_PACKS = Path(__file__).resolve().parent.parent / "packs"
 
 Dim = int | str
 

@@ -24,9 +24,10 @@ import ctypes
 
 import numpy as np
 
-from .backends import Networks, cuda
-from .errors import BackendError
-from .pack import ModelPack
+from pridss_rt.backends import Networks
+from pridss_rt.backends.trt import cuda
+from pridss_rt.errors import BackendError
+from pridss_rt.pack import ModelPack
 
 F32 = np.dtype(np.float32)
 
@@ -67,7 +68,7 @@ class GpuFramePath:
     def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, max_faces: int = 16, native_lib=None):
         if nets.backend != "trt" or nets.stream is None:
             raise BackendError("the GPU frame path needs the 'trt' backend")
-        from . import native
+        from pridss_rt import native
 
         self.lib = native_lib or native.load_native("cuda")
         self.nets, self.pack = nets, pack

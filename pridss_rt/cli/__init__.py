@@ -6,8 +6,8 @@ import argparse
 import logging
 import sys
 
-from . import __version__
-from .errors import PridssError
+from pridss_rt import __version__
+from pridss_rt.errors import PridssError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--rounds", type=int, default=2, help="alternating rounds of each engine (own process each)")
     common(b)
 
-    from .evaluate import add_eval_parser  # the evaluation command's options live with its code
+    from pridss_rt.eval.evaluate import (
+        add_eval_parser,  # the evaluation command's options live with its code
+    )
 
     add_eval_parser(sub)
     return p
@@ -71,16 +73,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command == "doctor":
-            from .doctor import main as doctor_main
+            from pridss_rt.cli.doctor import main as doctor_main
             return doctor_main(args.pack, args.engines, args.json)
         if args.command == "anonymize":
-            from .run import anonymize_main
+            from pridss_rt.cli.anonymize import anonymize_main
             return anonymize_main(args)
         if args.command == "eval":
-            from .evaluate import eval_main
+            from pridss_rt.eval.evaluate import eval_main
             return eval_main(args)
         if args.command == "bench":
-            from .bench import bench_main
+            from pridss_rt.cli.bench import bench_main
             return bench_main(args)
     except PridssError as exc:
         print(f"pridss-rt: error: {exc}", file=sys.stderr)

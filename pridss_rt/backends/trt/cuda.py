@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .._lazy import lazy_import
-from ..errors import CudaError
+from pridss_rt._lazy import lazy_import
+from pridss_rt.errors import CudaError
 
 
 def cudart():

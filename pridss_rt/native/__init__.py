@@ -45,7 +45,7 @@ __all__ = [
 
 ENV_VAR = "PRIDSS_RT_NATIVE_LIB"
 _KINDS = ("cpu", "cuda")
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent  # pridss_rt/
 
 _c_int = ctypes.c_int
 _c_size_t = ctypes.c_size_t

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import Networks
-from .errors import PackError
-from .pack import ModelPack
+from pridss_rt.backends import Networks
+from pridss_rt.errors import PackError
+from pridss_rt.pack import ModelPack
 
 
 class ReferenceBank:

@@ -60,7 +60,7 @@ def machine() -> MachineInfo:
     info.cuda_python = _version("cuda-python") or _version("cuda-bindings")
     # GPU: cuda-python first (exact compute capability and CUDA versions), nvidia-smi as fallback
     try:
-        from .backends import cuda
+        from pridss_rt.backends.trt import cuda
         n, why = cuda.probe_devices()
         info.gpus = [cuda.device_info(i) for i in range(n)]
         if not n:

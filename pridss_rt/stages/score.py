@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import Networks
+from pridss_rt.backends import Networks
 
 
 def p_male(nets: Networks, images: np.ndarray) -> np.ndarray:

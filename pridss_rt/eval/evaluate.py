@@ -13,10 +13,10 @@ optional ``split``):
    reference, no identity kept) — and for a K ablation (K opposite-gender candidates per face);
 3. an attacker gender classifier gives P(male) of the original and of every output → gender ROC AUC
    against the ``male`` labels, again after three restorations (denoise, inpaint, autoencoder; see
-   :mod:`pridss_rt.restore`);
+   :mod:`pridss_rt.eval.restore`);
 4. a matcher embeds the originals and the outputs → verification "w/ original": genuine pairs are
    (output i, original j) of the same identity (j = i included), impostor pairs (output i, original j)
-   of different identities; EER and FNMR at FMR = 0.1 (:mod:`pridss_rt.metrics`);
+   of different identities; EER and FNMR at FMR = 0.1 (:mod:`pridss_rt.eval.metrics`);
 5. FID between the outputs and the originals with an Inception network exported to ONNX by
    ``export/export_inception.py`` (not the reference TensorFlow weights).
 
@@ -47,8 +47,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import metrics
-from .errors import InputError, PridssError
+from pridss_rt.errors import InputError, PridssError
+from pridss_rt.eval import metrics
 
 log = logging.getLogger("pridss_rt")
 
@@ -320,7 +320,7 @@ class ExternalNet:
     scaled to the network's input size."""
 
     def __init__(self, path: str | os.PathLike, pre, threads: int | None, preprocess: str = "pack"):
-        from .backends.ort import cpu_session
+        from pridss_rt.backends.ort import cpu_session
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -344,7 +344,7 @@ class ExternalNet:
 
 def align_faces(faces: np.ndarray, lms: np.ndarray, pre) -> np.ndarray:
     """(N, H, W, 3) uint8 BGR face images + (N, 5, 2) landmarks -> (N, 3, S, S) network-space crops."""
-    from .align import similarity_transform, warp_crops
+    from pridss_rt.stages.align import similarity_transform, warp_crops
 
     out = np.empty((len(faces), 3, pre.crop_size, pre.crop_size), np.float32)
     for i, (f, lm) in enumerate(zip(faces, lms)):
@@ -388,7 +388,7 @@ class GenderAttacker:
         return "pack" if self.ext is None else self.ext.path.stem
 
     def __call__(self, faces: np.ndarray, lms: np.ndarray) -> np.ndarray:
-        from . import score
+        from pridss_rt.stages import score
 
         if self.ext is None:
             return score.p_male(self.nets, align_faces(faces, lms, self.pack.preprocess))
@@ -406,7 +406,7 @@ class Matcher:
                           "preprocess": preprocess, "note": "independent matcher given with --matcher"})
 
     def __call__(self, faces: np.ndarray, lms: np.ndarray) -> np.ndarray:
-        from . import score
+        from pridss_rt.stages import score
 
         if self.ext is None:
             return score.embed(self.nets, align_faces(faces, lms, self.pack.preprocess))
@@ -416,7 +416,7 @@ class Matcher:
 
 class FidExtractor:
     def __init__(self, path: str | os.PathLike, threads: int | None):
-        from .backends.ort import cpu_session
+        from pridss_rt.backends.ort import cpu_session
 
         self.path = Path(path).expanduser()
         self.sess = cpu_session(self.path, threads)
@@ -473,7 +473,7 @@ def _anon_runner(anon):
 def _box_runner(detector: CachedDetector, kind: str):
     import cv2
 
-    from .blend import expand_box, pixelate
+    from pridss_rt.stages.blend import expand_box, pixelate
 
     def run(frame, det_index):
         out = frame.copy()
@@ -492,7 +492,7 @@ def _box_runner(detector: CachedDetector, kind: str):
 
 def swap_only_pack(pack):
     """A copy of ``pack`` whose fusion takes every latent segment from the reference (mask of zeros)."""
-    from .pack import FusionSpec
+    from pridss_rt.pack import FusionSpec
 
     p = copy.copy(pack)
     p.fusion = FusionSpec(type="mask", mask_path=Path("<zeros: gender swap only>"), segments={})
@@ -588,11 +588,16 @@ def _num(v):
 
 
 def evaluate(args) -> dict:
-    from .anonymizer import Anonymizer
-    from .backends import open_networks
-    from .detect import make_detector
-    from .pack import load_pack
-    from .restore import RESTORER_AE, AutoencoderRestorer, denoise, inpaint
+    from pridss_rt.anonymizer import Anonymizer
+    from pridss_rt.backends import open_networks
+    from pridss_rt.eval.restore import (
+        RESTORER_AE,
+        AutoencoderRestorer,
+        denoise,
+        inpaint,
+    )
+    from pridss_rt.pack import load_pack
+    from pridss_rt.stages.detect import make_detector
 
     t_start = time.time()
     out_dir = Path(args.out)

@@ -7,12 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import media
-from .errors import InputError
+from pridss_rt import media
+from pridss_rt.errors import InputError
 
 
 def _anonymizer(args):
-    from .anonymizer import Anonymizer
+    from pridss_rt.anonymizer import Anonymizer
 
     anon = Anonymizer(args.pack, args.backend, args.candidates, detector=args.detector, min_face=args.min_face,
                       engines_root=args.engines, threads=args.threads, coherence_weight=args.coherence_weight)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .align import invert_affine
-from .pack import ModelPack
+from pridss_rt.pack import ModelPack
+from pridss_rt.stages.align import invert_affine
 
 
 def face_mask(pack: ModelPack, feather: float = 0.05) -> np.ndarray:

@@ -1,5 +1,5 @@
 """TensorRT backend through cuda-python: deserialize an engine pridss-rt built (manifest checked by the
-caller, see :mod:`pridss_rt.engines`), keep one execution context, one non-blocking stream and
+caller, see :mod:`pridss_rt.backends.trt.engines`), keep one execution context, one non-blocking stream and
 persistent device + pinned host buffers sized for the engine's largest profile shape, and run with
 ``set_input_shape`` / ``set_tensor_address`` / ``execute_async_v3``. Optionally each batch size is
 captured once as a CUDA graph and replayed.
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._lazy import lazy_import
-from ..errors import BackendError, EngineError
-from ..pack import NetworkSpec
-from . import cuda
-from .base import Session, check_signature
+from pridss_rt._lazy import lazy_import
+from pridss_rt.backends.base import Session, check_signature
+from pridss_rt.backends.trt import cuda
+from pridss_rt.errors import BackendError, EngineError
+from pridss_rt.pack import NetworkSpec
 
 _LOGGER = None
 

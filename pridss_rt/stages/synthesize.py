@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import Networks
+from pridss_rt.backends import Networks
 
 
 def synthesize(nets: Networks, latents: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import BackendError, InputError
+from pridss_rt.errors import BackendError, InputError
 
 
 @dataclass
@@ -110,7 +110,7 @@ class MTCNNDetector:
     def __init__(self, min_face_size: int = 32, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
                  scale_factor: float = 0.709, max_side: int = 640, threads: int | None = None,
                  model_dir: str | os.PathLike | None = None):
-        from .backends.ort import cpu_session
+        from pridss_rt.backends.ort import cpu_session
 
         folder = Path(model_dir) if model_dir else mtcnn_model_dir()
         self._p, self._r, self._o = (cpu_session(folder / f"{n}.onnx", threads) for n in ("pnet", "rnet", "onet"))

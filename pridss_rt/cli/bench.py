@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .anonymizer import STAGES
+from pridss_rt.anonymizer import STAGES
 
 
 def make_frame(width: int, height: int, faces: int, seed: int = 0) -> np.ndarray:
     """A frame with ``faces`` copies of the bundled sample face on a blurred background."""
     import cv2
 
-    from .media import SAMPLE, read_image
+    from pridss_rt.media import SAMPLE, read_image
 
     src = read_image(SAMPLE)
     frame = cv2.GaussianBlur(cv2.resize(src, (width, height)), (0, 0), 12)
@@ -45,7 +45,7 @@ def make_frame(width: int, height: int, faces: int, seed: int = 0) -> np.ndarray
 
 def run_worker(args: dict) -> dict:
     """One round of one engine in this process; returns raw timings (ms)."""
-    from .anonymizer import Anonymizer
+    from pridss_rt.anonymizer import Anonymizer
 
     w, h = args["resolution"]
     frame = make_frame(w, h, args["faces"])
@@ -124,7 +124,7 @@ def bench_main(args) -> int:
     have_torch = ref is not None and _has_torch()
     rt_rounds, ref_rounds = [], []
     for _ in range(max(1, args.rounds)):
-        rt_rounds.append(_spawn([sys.executable, "-m", "pridss_rt.bench"], payload))
+        rt_rounds.append(_spawn([sys.executable, "-m", "pridss_rt.cli.bench"], payload))
         if have_torch:
             ref_rounds.append(_spawn([sys.executable, str(ref)], payload))
     result = {"resolution": f"{w}x{h}", "faces": args.faces, "frames": args.frames, "rounds": args.rounds,
@@ -181,5 +181,5 @@ def render(r: dict) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # worker: python -m pridss_rt.bench '<json payload>'
+if __name__ == "__main__":  # worker: python -m pridss_rt.cli.bench '<json payload>'
     print(json.dumps(run_worker(json.loads(sys.argv[1]))))

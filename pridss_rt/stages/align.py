@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .pack import Preprocess
+from pridss_rt.pack import Preprocess
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

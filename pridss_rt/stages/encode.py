@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import Networks
+from pridss_rt.backends import Networks
 
 
 def encode(nets: Networks, crops: np.ndarray) -> np.ndarray:

@@ -9,15 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .errors import PridssError
+from pridss_rt import __version__
+from pridss_rt.errors import PridssError
 
 
 def collect(packs: list[str] | None = None, engines_root: str | None = None) -> dict[str, Any]:
-    from .backends import BACKENDS, backend_available
-    from .engines import MANIFEST, default_engines_root, manifest_problems, read_manifest
-    from .pack import list_packs, load_pack
-    from .probe import machine
+    from pridss_rt.backends import BACKENDS, backend_available
+    from pridss_rt.backends.probe import machine
+    from pridss_rt.backends.trt.engines import (
+        MANIFEST,
+        default_engines_root,
+        manifest_problems,
+        read_manifest,
+    )
+    from pridss_rt.pack import list_packs, load_pack
 
     m = machine()
     root = Path(engines_root) if engines_root else default_engines_root()
@@ -54,12 +59,12 @@ def collect(packs: list[str] | None = None, engines_root: str | None = None) -> 
 
     # default detector and native ops
     try:
-        from .detect import mtcnn_model_dir
+        from pridss_rt.stages.detect import mtcnn_model_dir
 
         report["detector"] = {"mtcnn": str(mtcnn_model_dir())}
     except PridssError as exc:
         report["detector"] = {"mtcnn": None, "error": str(exc)}
-    from . import native
+    from pridss_rt import native
 
     report["native"] = {}
     for kind in ("cpu", "cuda"):

@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import EngineError
-from .pack import ModelPack, sha256_file
+from pridss_rt.errors import EngineError
+from pridss_rt.pack import ModelPack, sha256_file
 
 MANIFEST = "manifest.json"
 SCHEMA = "pridss-rt.engines"

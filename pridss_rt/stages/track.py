@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .detect import Detection
+from pridss_rt.stages.detect import Detection
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

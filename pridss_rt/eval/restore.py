@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 RESTORER_AE = ASSETS / "restorer_ae.onnx"
 RESTORATIONS = ("denoise", "inpaint", "autoencoder")
 
@@ -67,7 +67,7 @@ class AutoencoderRestorer:
     """The shipped restoration autoencoder (ONNX Runtime, CPU)."""
 
     def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None):
-        from .backends.ort import cpu_session
+        from pridss_rt.backends.ort import cpu_session
 
         self.path = Path(path) if path else RESTORER_AE
         if not self.path.is_file():
