@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from pridss_rt import Anonymizer, InputError
+from pridss_rt import AlignConfig, Anonymizer, DetectorConfig, InputError, SearchConfig, TrackingConfig
 from pridss_rt.cli.bench import make_frame
 from pridss_rt.media import SAMPLE, read_image
 from pridss_rt.stages.blend import expand_box, pixelate
@@ -83,7 +83,7 @@ def test_stable_output_on_a_static_scene(anon, sample):
 
 
 def test_different_person_in_same_place_triggers_new_search(shared_tiny_pack, sample):
-    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, reid_threshold=0.999) as a:
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, tracking=TrackingConfig(reid_threshold=0.999)) as a:
         a.process(sample)
         _, same = a.process(sample)
         assert not same[0].searched
@@ -104,10 +104,22 @@ def test_several_faces(anon):
     assert anon.stats["syntheses"] >= 3 * anon.candidates
 
 
-@pytest.mark.parametrize("stage", ["align", "encode", "search", "blend"])
-def test_fail_closed_face_is_pixelated(shared_tiny_pack, sample, stage):
+def _forced_failure(*args, **kwargs):
+    raise RuntimeError("forced failure")
+
+
+# a stage fails: alignment through the stage module, the others through the executor's operations
+FAILURES = {"align": ("stage", "similarity_transform"), "encode": ("executor", "encode"),
+            "search": ("executor", "score"), "synthesize": ("executor", "synthesize"), "blend": ("executor", "paste")}
+
+
+@pytest.mark.parametrize("stage", ["align", "encode", "search", "synthesize", "blend"])
+def test_fail_closed_face_is_pixelated(shared_tiny_pack, sample, stage, monkeypatch):
+    from pridss_rt.stages import align
+
     with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
-        a._fail_stage = stage
+        where, op = FAILURES[stage]
+        monkeypatch.setattr(align if where == "stage" else a.pipeline.host, op, _forced_failure)
         out, faces = a.process(sample)
         assert faces[0].status == "pixelated" and "forced failure" in faces[0].reason
         want = sample.copy()
@@ -115,9 +127,9 @@ def test_fail_closed_face_is_pixelated(shared_tiny_pack, sample, stage):
         assert (out == want).all()  # exactly the pixelated face, nothing raw
 
 
-def test_fail_closed_detection_failure_hides_whole_frame(shared_tiny_pack, sample):
+def test_fail_closed_detection_failure_hides_whole_frame(shared_tiny_pack, sample, monkeypatch):
     with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
-        a._fail_stage = "detect"
+        monkeypatch.setattr(a.detector, "detect", _forced_failure)
         out, faces = a.process(sample)
         want = sample.copy()
         pixelate(want)
@@ -125,7 +137,7 @@ def test_fail_closed_detection_failure_hides_whole_frame(shared_tiny_pack, sampl
 
 
 def test_small_face_is_pixelated_not_shown(shared_tiny_pack, sample):
-    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, min_anonymize=500) as a:
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, align=AlignConfig(min_size=500)) as a:
         out, faces = a.process(sample)
         assert faces[0].status == "pixelated" and "too small" in faces[0].reason
         assert changed(out, sample).any()
@@ -160,7 +172,7 @@ def test_bad_frames_raise_clear_errors(anon, bad, pattern):
 
 
 def test_too_large_frame_is_refused(anon, monkeypatch):
-    import pridss_rt.anonymizer as mod
+    import pridss_rt.pipeline.frames as mod
 
     monkeypatch.setattr(mod, "MAX_PIXELS", 100 * 100)
     with pytest.raises(InputError, match="larger than 10000 pixels"):
@@ -199,7 +211,7 @@ def test_huge_frame(anon, sample):
 
 
 def test_closed_anonymizer_refuses(shared_tiny_pack, sample):
-    a = Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, candidates=3, coherence_weight=0)
+    a = Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(candidates=3, coherence_weight=0))
     pack = a.pack
     assert repr(a) == (f"<Anonymizer pack {pack.name} {pack.version} on ort-cpu, K=3, coherence weight 0, "
                        f"detector MTCNNDetector, frames on host>")
@@ -220,7 +232,7 @@ def test_thousand_frames_flat_memory(shared_tiny_pack, sample):
     import cv2
 
     small = cv2.resize(sample, (160, 160))
-    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, min_face=24) as a:
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, detector=DetectorConfig(min_face=24)) as a:
         rss = []
         for i in range(1000):
             frame = np.roll(small, i % 4, axis=1)
@@ -230,7 +242,7 @@ def test_thousand_frames_flat_memory(shared_tiny_pack, sample):
             if i in (200, 999):
                 rss.append(_rss_mb())
         assert a.stats["frames"] == 1000 and a.stats["faces_anonymized"] > 900
-        assert len(a.tracker.tracks) <= 2 and all(len(q) <= 2000 for q in a.timings.values())
+        assert len(a.pipeline.tracker.tracks) <= 2 and all(len(q) <= 2000 for q in a.timings.values())
         assert rss[1] - rss[0] < 15, rss  # no growth after warm-up
 
 
@@ -253,7 +265,7 @@ def test_coherence_critic_term_in_the_candidate_choice(tmp_path, sample, monkeyp
     monkeypatch.setattr(score, "select", spy)
     picks = {}
     for w in (0.0, 2.0, 50.0):
-        with Anonymizer(root, "ort-cpu", threads=1, coherence_weight=None if w == 2.0 else w) as a:
+        with Anonymizer(root, "ort-cpu", threads=1, search=SearchConfig(coherence_weight=None if w == 2.0 else w)) as a:
             assert a.coherence_weight == w
             _, faces = a.process(sample)
         f = faces[0]
@@ -274,4 +286,33 @@ def test_coherence_critic_term_in_the_candidate_choice(tmp_path, sample, monkeyp
     assert np.ptp(c) > 0.05  # the critic really tells these candidates apart: the test can fail
     assert picks[50.0][0] != picks[0.0][0]  # and the term changes the choice here
     with pytest.raises(InputError, match="coherence_weight 0.5 needs a pack with a 'coherence' network"):
-        Anonymizer(tinypack.make_pack(tmp_path / "plain"), "ort-cpu", threads=1, coherence_weight=0.5)
+        Anonymizer(tinypack.make_pack(tmp_path / "plain"), "ort-cpu", threads=1, search=SearchConfig(coherence_weight=0.5))
+
+
+def test_old_keyword_arguments_still_work_for_one_release(shared_tiny_pack, sample):
+    # 0.1.0's flat keywords map onto the grouped options, with a DeprecationWarning naming the new form
+    with pytest.warns(DeprecationWarning, match=r"use search=SearchConfig\(candidates=...\)"):
+        old = Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, candidates=2, track=False, min_anonymize=30,
+                         reid_threshold=0.7, color_match=False, max_align_error=9.0)
+    with old, Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(candidates=2), tracking=False,
+                         align=AlignConfig(min_size=30, max_error=9.0)) as new:
+        assert old.candidates == new.candidates == 2 and old.max_align_error == new.max_align_error == 9.0
+        assert not old.pipeline.tracking.enabled and old.pipeline.tracking.reid_threshold == 0.7
+        assert old.pipeline.blend_cfg.color_match is False and new.pipeline.blend_cfg.color_match is True
+        assert old.pipeline.align_cfg.min_size == 30
+    with pytest.raises(TypeError, match="unexpected keyword argument.*colour_match"):
+        Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, colour_match=False)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True])
+def test_candidates_must_be_a_positive_integer(shared_tiny_pack, bad):
+    # 0 is refused, not silently replaced by the pack's default
+    with pytest.raises(InputError, match="candidates must be an integer >= 1"):
+        Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(candidates=bad))
+
+
+def test_grouped_options_are_checked(shared_tiny_pack):
+    with pytest.raises(InputError, match="search must be a SearchConfig, got dict"):
+        Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search={"candidates": 3})
+    with pytest.raises(InputError, match="coherence_weight must be a non-negative number, got -1"):
+        Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(coherence_weight=-1))

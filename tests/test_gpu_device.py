@@ -174,15 +174,15 @@ def real_gpu_path(monkeypatch, tmp_path, shared_tiny_pack, cuda_lib):
 
 
 def test_real_gpu_frame_path_matches_host_path(real_gpu_path):
-    from pridss_rt import Anonymizer
+    from pridss_rt import Anonymizer, BlendConfig
     from pridss_rt.media import SAMPLE, read_image
 
     pack, root, calls = real_gpu_path
     frame = read_image(SAMPLE)
-    with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
-            Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
-        assert g.backend == "trt" and g.gpu is not None
-        assert type(g.gpu.s_main).__module__ == "pridss_rt.backends.trt.cuda"  # real streams, not stand-ins
+    with Anonymizer(pack, "trt", engines_root=root, blend=BlendConfig(color_match=False), threads=1) as g, \
+            Anonymizer(pack, "ort-cpu", blend=BlendConfig(color_match=False), threads=1) as h:
+        assert g.backend == "trt" and g.device is not None
+        assert type(g.device.s_main).__module__ == "pridss_rt.backends.trt.cuda"  # real streams, not stand-ins
         for k in range(3):
             og, fg = g.process(frame)
             oh, fh = h.process(frame)
@@ -201,7 +201,7 @@ def test_real_gpu_frame_path_scores_with_the_coherence_critic(monkeypatch, tmp_p
     import tinypack
     from test_backend_trt_fake import fake_engines, make_fake_trt
 
-    from pridss_rt import Anonymizer
+    from pridss_rt import Anonymizer, BlendConfig
     from pridss_rt.media import SAMPLE, read_image
 
     monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(DeviceMemory(), []))
@@ -209,9 +209,9 @@ def test_real_gpu_frame_path_scores_with_the_coherence_critic(monkeypatch, tmp_p
     tinypack.add_coherence(pack_dir, weight=50.0)
     pack, root, _ = fake_engines(monkeypatch, tmp_path, pack_dir, cuda.device_info(0))
     frame = read_image(SAMPLE)
-    with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
-            Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
-        assert g.gpu is not None and "coherence" in g.gpu.io
+    with Anonymizer(pack, "trt", engines_root=root, blend=BlendConfig(color_match=False), threads=1) as g, \
+            Anonymizer(pack, "ort-cpu", blend=BlendConfig(color_match=False), threads=1) as h:
+        assert g.device is not None and "coherence" in g.device.io
         (og, fg), (oh, fh) = g.process(frame), h.process(frame)
     assert fg[0].reference == fh[0].reference and fg[0].p_composite == pytest.approx(fh[0].p_composite, abs=1e-3)
     assert np.abs(og.astype(int) - oh.astype(int)).max() <= 6

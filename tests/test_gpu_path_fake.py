@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_backend_trt_fake import fake_gpu  # noqa: F401  (fixture: fake TensorRT engines + CUDA)
 
-from pridss_rt import Anonymizer, native
+from pridss_rt import Anonymizer, BlendConfig, native
 from pridss_rt.media import SAMPLE, read_image
 
 
@@ -41,14 +41,14 @@ def gpu_anon(monkeypatch, tmp_path, shared_tiny_pack, native_build, request):
 def test_gpu_path_matches_host_path(gpu_anon):
     pack, root, calls, lib = gpu_anon
     frame = read_image(SAMPLE)
-    with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
-            Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
-        assert g.backend == "trt" and g.gpu is not None and h.gpu is None
+    with Anonymizer(pack, "trt", engines_root=root, blend=BlendConfig(color_match=False), threads=1) as g, \
+            Anonymizer(pack, "ort-cpu", blend=BlendConfig(color_match=False), threads=1) as h:
+        assert g.backend == "trt" and g.device is not None and h.device is None
         assert repr(g).endswith(" on trt, K=3, coherence weight 0, detector MTCNNDetector, frames on GPU>"), repr(g)
         # no critic in this pack: no buffer for it, and asking for its scores is a clear error
-        assert "coherence" not in g.gpu.io and g.gpu.h_c is None
+        assert "coherence" not in g.device.io and g.device.h_c is None
         with pytest.raises(ValueError, match="no coherence network"):
-            g.gpu.score_candidates(1, coherence=True)
+            g.device.score_candidates(1, coherence=True)
         for k in range(3):
             og, fg = g.process(frame)
             oh, fh = h.process(frame)
@@ -119,11 +119,43 @@ def test_gpu_path_scores_candidates_with_the_coherence_critic(monkeypatch, tmp_p
     tinypack.add_coherence(pack_dir, weight=50.0)
     pack, root, _ = fake_engines(monkeypatch, tmp_path, pack_dir, GPU)
     frame = read_image(SAMPLE)
-    with Anonymizer(pack, "trt", engines_root=root, color_match=False, threads=1) as g, \
-            Anonymizer(pack, "ort-cpu", color_match=False, threads=1) as h:
-        assert g.gpu is not None and "coherence" in g.gpu.io and g.gpu.h_c is not None
+    with Anonymizer(pack, "trt", engines_root=root, blend=BlendConfig(color_match=False), threads=1) as g, \
+            Anonymizer(pack, "ort-cpu", blend=BlendConfig(color_match=False), threads=1) as h:
+        assert g.device is not None and "coherence" in g.device.io and g.device.h_c is not None
         (og, fg), (oh, fh) = g.process(frame), h.process(frame)
     assert fg[0].status == fh[0].status == "anonymized" and fg[0].reference == fh[0].reference
     assert fg[0].p_composite is not None and fg[0].p_composite == pytest.approx(fh[0].p_composite, abs=1e-3)
     assert fg[0].pic == pytest.approx(fh[0].pic, abs=0.1)  # 50 x the critic's small warp-grid difference
     assert np.abs(og.astype(int) - oh.astype(int)).max() <= 6
+
+
+@pytest.mark.parametrize("color_match", [True, False])
+def test_both_executors_run_the_same_stages_and_agree(gpu_anon, color_match):
+    # one frame loop, two executors: same decisions, same records, pixels within the warp-grid tolerance,
+    # colour matching applied on both (with it on, the faces differ from the runs without it)
+    from pridss_rt.cli.bench import make_frame
+
+    pack, root, calls, lib = gpu_anon
+    frames = [read_image(SAMPLE), make_frame(480, 320, 1)]
+    cfg = BlendConfig(color_match=color_match)
+    with Anonymizer(pack, "trt", engines_root=root, blend=cfg, threads=1) as g, \
+            Anonymizer(pack, "ort-cpu", blend=cfg, threads=1) as h, \
+            Anonymizer(pack, "ort-cpu", blend=BlendConfig(color_match=not color_match), threads=1) as other:
+        assert g.device is not None and h.device is None
+        for frame in frames:
+            for anon in (g, h, other):
+                anon.reset()
+            (og, fg), (oh, fh), (oo, _) = g.process(frame), h.process(frame), other.process(frame)
+            assert [f.status for f in fg] == [f.status for f in fh] == ["anonymized"]
+            for a, b in zip(fg, fh):
+                assert (a.reference, a.track_id, a.searched) == (b.reference, b.track_id, b.searched)
+                for key in ("p_male_before", "p_male_after", "pic"):
+                    assert getattr(a, key) == pytest.approx(getattr(b, key), abs=1e-2), key
+                assert a.sim == pytest.approx(b.sim, abs=5e-3)
+            d = np.abs(og.astype(int) - oh.astype(int))
+            assert d.max() <= 6 and d.mean() < 0.05, (d.max(), d.mean())
+            face = np.any(oh != frame, axis=2)
+            # colour matching really changes the face (so agreement above is not agreement of two no-ops)
+            assert np.abs(oo[face].astype(int) - oh[face].astype(int)).mean() > 0.5
+            assert (og[~face] == frame[~face]).mean() > 0.999
+    assert lib.calls.count("paste_back") == len(frames)

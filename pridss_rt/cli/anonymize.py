@@ -5,17 +5,31 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 from pridss_rt import media
+from pridss_rt.cli.options import add_runtime_options, runtime_kwargs
 from pridss_rt.errors import InputError
+
+
+def add_parser(sub):
+    a = sub.add_parser("anonymize", help="anonymize images, folders (mirrored), videos or a webcam",
+                       description="Every detected face becomes gender-private; faces that cannot be anonymized are pixelated.")
+    a.add_argument("inputs", nargs="*", metavar="INPUT", help="image/video files or folders")
+    a.add_argument("-o", "--output", help="output file (one input) or folder")
+    a.add_argument("--source", metavar="CAMERA", help="webcam index (e.g. 0) or stream URL instead of INPUTs")
+    a.add_argument("--sample", action="store_true", help="anonymize the bundled sample photo (public domain)")
+    a.add_argument("--preview", action="store_true", help="show a live window (needs an OpenCV build with GUI)")
+    a.add_argument("--max-frames", type=int, default=None, help="stop videos/webcam after N frames")
+    a.add_argument("--json", metavar="FILE", help="write one JSON line per image/frame with every face's record")
+    a.add_argument("--no-progress", action="store_true")
+    add_runtime_options(a)
+    return a
 
 
 def _anonymizer(args):
     from pridss_rt.anonymizer import Anonymizer
 
-    anon = Anonymizer(args.pack, args.backend, args.candidates, detector=args.detector, min_face=args.min_face,
-                      engines_root=args.engines, threads=args.threads, coherence_weight=args.coherence_weight)
+    anon = Anonymizer(**runtime_kwargs(args))
     print(f"pridss-rt: pack '{anon.pack.name}' on {anon.backend} ({anon.nets.reason}), K={anon.candidates}",
           file=sys.stderr)
     return anon
@@ -35,7 +49,7 @@ class JsonLog:
             self.f.close()
 
 
-def anonymize_main(args) -> int:
+def main(args) -> int:
     from tqdm import tqdm
 
     if args.sample:

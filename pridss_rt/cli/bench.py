@@ -2,12 +2,13 @@
 
 Each engine runs in its own process (on a 2-core machine two runtimes in one process distort each
 other's timings), in alternating rounds; the table reports pooled percentiles and the median over
-rounds. When a PyTorch reference runner is available (``export/torch_reference.py`` in a source
-checkout, with torch installed) the same pipeline is run by it and the speed ratio is reported.
+rounds. With ``--reference SCRIPT`` (a source checkout's ``export/torch_reference.py``, torch installed) the
+same pipeline is also run by that PyTorch reference and the speed ratio is reported.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pridss_rt.anonymizer import STAGES
+from pridss_rt.errors import InputError
+from pridss_rt.pipeline.orchestrator import STAGES
 
 
 def make_frame(width: int, height: int, faces: int, seed: int = 0) -> np.ndarray:
@@ -45,14 +47,14 @@ def make_frame(width: int, height: int, faces: int, seed: int = 0) -> np.ndarray
 
 def run_worker(args: dict) -> dict:
     """One round of one engine in this process; returns raw timings (ms)."""
-    from pridss_rt.anonymizer import Anonymizer
+    from pridss_rt.anonymizer import Anonymizer, DetectorConfig, SearchConfig
 
     w, h = args["resolution"]
     frame = make_frame(w, h, args["faces"])
-    anon = Anonymizer(args["pack"], args["backend"], args["candidates"], detector=args["detector"],
-                      min_face=args["min_face"], engines_root=args["engines"], threads=args["threads"],
-                      networks=args.get("networks"), track=args.get("track", True),
-                      coherence_weight=args.get("coherence_weight"))
+    anon = Anonymizer(args["pack"], args["backend"], detector=DetectorConfig(args["detector"], min_face=args["min_face"]),
+                      search=SearchConfig(args["candidates"], args.get("coherence_weight")),
+                      tracking=args.get("track", True), engines_root=args["engines"], threads=args["threads"],
+                      networks=args.get("networks"))
     try:
         # candidate search: a fresh track each time
         first = []
@@ -80,14 +82,10 @@ def run_worker(args: dict) -> dict:
         anon.close()
 
 
-def reference_script() -> Path | None:
-    """The PyTorch reference runner of a source checkout (never imported: run as its own process)."""
-    p = Path(__file__).resolve().parents[1] / "export" / "torch_reference.py"
-    return p if p.is_file() else None
-
-
 def _spawn(cmd: list[str], payload: dict) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # the workers import the same pridss_rt as this process, wherever it is installed
+    site = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=site + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run(cmd + [json.dumps(payload)], capture_output=True, text=True, env=env)
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
     if res.returncode != 0 or not lines:
@@ -114,14 +112,47 @@ def summarize(rounds: list[dict]) -> dict:
             "faces_per_frame": rounds[0]["faces_per_frame"], "stages": stages}
 
 
-def bench_main(args) -> int:
-    w, h = (int(v) for v in args.resolution.lower().split("x"))
+def add_parser(sub):
+    from pridss_rt.cli.options import add_runtime_options
+
+    b = sub.add_parser("bench", help="per-stage latency, steady-state FPS and candidate-search time on synthetic frames")
+    b.add_argument("--resolution", default="640x480", metavar="WxH")
+    b.add_argument("--faces", type=int, default=1)
+    b.add_argument("--frames", type=int, default=200)
+    b.add_argument("--warmup", type=int, default=10)
+    b.add_argument("--json", action="store_true", help="print the results as JSON")
+    b.add_argument("--reference", metavar="SCRIPT", default=None,
+                   help="also time a PyTorch reference runner of the same pipeline, run as its own process (in a "
+                        "source checkout with the export extra: export/torch_reference.py)")
+    b.add_argument("--no-reference", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
+    b.add_argument("--rounds", type=int, default=2, help="alternating rounds of each engine (own process each)")
+    add_runtime_options(b)
+    return b
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480); anything else is a clear error."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise InputError(f"--resolution must be WIDTHxHEIGHT in pixels, e.g. 640x480; got '{text}'")
+    return int(parts[0]), int(parts[1])
+
+
+def main(args) -> int:
+    w, h = parse_resolution(args.resolution)
     payload = {"resolution": [w, h], "faces": args.faces, "frames": args.frames, "warmup": args.warmup,
                "pack": args.pack, "backend": args.backend, "candidates": args.candidates, "detector": args.detector,
                "min_face": args.min_face, "engines": args.engines, "threads": args.threads,
                "coherence_weight": args.coherence_weight}
-    ref = None if args.no_reference else reference_script()
-    have_torch = ref is not None and _has_torch()
+    ref = None
+    if args.reference and not args.no_reference:
+        ref = Path(args.reference)
+        if not ref.is_file():
+            raise InputError(f"--reference {ref}: no such file (the PyTorch reference runner of a source checkout is "
+                             "export/torch_reference.py)")
+        if not _has_torch():
+            raise InputError("--reference needs torch: pip install -e '.[export]' in a source checkout")
+    have_torch = ref is not None
     rt_rounds, ref_rounds = [], []
     for _ in range(max(1, args.rounds)):
         rt_rounds.append(_spawn([sys.executable, "-m", "pridss_rt.cli.bench"], payload))
@@ -136,9 +167,9 @@ def bench_main(args) -> int:
                                                result["pridss_rt"]["candidate_search_ms"])
     else:
         result["pytorch_reference"] = None
-        result["pytorch_reference_note"] = ("skipped (--no-reference)" if args.no_reference else
-                                            "skipped: needs torch and export/torch_reference.py (source checkout, "
-                                            "pip install -e '.[export]')")
+        result["pytorch_reference_note"] = ("not run (in a source checkout with the export extra, "
+                                            "--reference export/torch_reference.py times the same pipeline in "
+                                            "eager PyTorch)")
     print(json.dumps(result, indent=2) if args.json else render(result))
     return 0
 

@@ -167,7 +167,19 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(packs: list[str] | None, engines_root: str | None, as_json: bool) -> int:
+def add_parser(sub):
+    d = sub.add_parser("doctor", help="show GPU/driver/TensorRT/ONNX Runtime, packs and engines, and what to do next")
+    d.add_argument("--pack", action="append", metavar="NAME|PATH", help="check this pack (repeatable; default: all installed)")
+    d.add_argument("--engines", metavar="DIR", help="engines root (default: $PRIDSS_RT_ENGINES, ./engines, ~/.cache/pridss-rt/engines)")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    return d
+
+
+def main(args) -> int:
+    return report(args.pack, args.engines, args.json)
+
+
+def report(packs: list[str] | None, engines_root: str | None, as_json: bool) -> int:
     report = collect(packs, engines_root)
     print(json.dumps(report, indent=2) if as_json else render(report))
     return 0 if all(p["ok"] for p in report["packs"].values()) else 1

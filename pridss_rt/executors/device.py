@@ -1,4 +1,6 @@
-"""Device-resident frame path for the TensorRT backend (cuda-python + the native CUDA ops).
+"""The device executor: the frame path of the TensorRT backend kept in GPU memory (cuda-python + the native
+CUDA ops). It implements the same stage operations as the host executor
+(:class:`~pridss_rt.executors.base.Executor`); the frame logic that calls them is the orchestrator's.
 
 Per frame, with the networks' persistent TensorRT bindings (``TrtSession.device_io``):
 
@@ -10,12 +12,16 @@ Per frame, with the networks' persistent TensorRT bindings (``TrtSession.device_
 4. the fused latents go up into the synthesis binding; synthesis runs; for a candidate search the
    synthesized crops are copied device-to-device into the gender/identity bindings and only scores come
    back;
-5. the native ``pridss_paste_back`` kernel blends the chosen crops into the device frame with the feathered
+5. colour matching (when on) uses the same function as the host executor
+   (:func:`pridss_rt.stages.blend.color_match` on the uint8 crops): the chosen synthesized crops and the
+   original crops (still in the encoder's input binding) come down (a few hundred KB per face), the
+   matched crops go up into a paste buffer;
+6. the native ``pridss_paste_back`` kernel blends the chosen crops into the device frame with the feathered
    face mask (event ``e_done``); ``s_io`` waits on it and downloads the frame into pinned memory.
 
 Two frame slots alternate, so the upload of frame N+1 (``s_io``) overlaps the compute of frame N
 (``s_main``) when the caller submits frames back to back. Every buffer is allocated once, at the largest
-frame size seen (grow-only); nothing is allocated per frame. Colour matching is not applied on this path.
+frame size seen (grow-only); nothing is allocated per frame.
 """
 
 from __future__ import annotations
@@ -27,7 +33,10 @@ import numpy as np
 from pridss_rt.backends import Networks
 from pridss_rt.backends.trt import cuda
 from pridss_rt.errors import BackendError
+from pridss_rt.executors.base import Executor
 from pridss_rt.pack import ModelPack
+from pridss_rt.stages import align, blend
+from pridss_rt.stages.score import p_male_from_output
 
 F32 = np.dtype(np.float32)
 
@@ -62,8 +71,10 @@ class _Slot:
             e.close()
 
 
-class GpuFramePath:
-    """Frame upload, crop warp, network chaining and paste-back on the GPU (see module docstring)."""
+class DeviceExecutor(Executor):
+    """Frame upload, crop warp, network chaining, colour match and paste-back on the GPU (module docstring)."""
+
+    name = "device"
 
     def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, max_faces: int = 16, native_lib=None):
         if nets.backend != "trt" or nets.stream is None:
@@ -95,9 +106,45 @@ class GpuFramePath:
         self.h_p = cuda.PinnedBuffer((max_faces * 16, 2), np.float32)  # gender outputs: [n], [n,1] or [n,2]
         # coherence critic output, [n] or [n,1]: only for packs that ship one
         self.h_c = cuda.PinnedBuffer((max_faces * 16, 1), np.float32) if "coherence" in self.io else None
+        self.mask = mask
+        crop = (max_faces, 3, self.S, self.S)
+        self.h_gen = cuda.PinnedBuffer(crop, np.float32)  # colour matching: chosen synthesized crops ...
+        self.h_orig = cuda.PinnedBuffer(crop, np.float32)  # ... the original crops ...
+        self.d_paste = cuda.DeviceBuffer(int(np.prod(crop)) * 4)  # ... and the matched crops, pasted from here
         self.slots = [_Slot(), _Slot()]
         self._i = 0
         self.s_main.synchronize()
+
+    # ---- the Executor operations --------------------------------------------------------------------------
+    def begin(self, frame: np.ndarray) -> _Slot:
+        """Start the frame's upload (``s_io``); detection runs on the host meanwhile."""
+        return self.upload(frame)
+
+    def fits(self, faces: int, rows: int) -> bool:
+        """Whole batches within the engines' profiles; larger frames go through the host executor."""
+        return (faces <= min(self.max_faces, self.nets["encoder"].max_batch)
+                and rows <= min(self.nets["synthesis"].max_batch, 16 * self.max_faces))
+
+    def p_male_of_crops(self, slot: _Slot, positions: list[int]) -> np.ndarray:
+        n = int(max(positions)) + 1
+        return p_male_from_output(self.gender_of_crops(n), self.nets["gender"].spec.options)[positions]
+
+    def synthesize(self, slot: _Slot, latents: np.ndarray) -> None:
+        self._synthesize(latents)
+
+    def score(self, slot: _Slot, n: int, coherence: bool):
+        graw, emb, comp = self.score_candidates(n, coherence=coherence)
+        return p_male_from_output(graw, self.nets["gender"].spec.options), emb, comp
+
+    def paste(self, slot: _Slot, rows: list[int], mats: list[np.ndarray], color_match: bool) -> None:
+        if color_match:
+            self._paste_matched(slot, rows, mats)
+        else:
+            syn = self.nets["synthesis"]
+            self._paste(slot, self.io["synthesis"][syn.outputs[0].name][0], rows, mats)
+
+    def result(self, slot: _Slot) -> np.ndarray:
+        return self.download(slot)
 
     # ---- frame transfer -------------------------------------------------------------------------------
     def upload(self, frame: np.ndarray) -> _Slot:
@@ -172,7 +219,7 @@ class GpuFramePath:
         cuda.copy_dtoh_async(view, self.io[role][name][0], self.s_main)
         return view
 
-    def synthesize(self, latents: np.ndarray) -> None:
+    def _synthesize(self, latents: np.ndarray) -> None:
         """Fused latents -> synthesis binding -> synthesized crops (stay on the device)."""
         n = len(latents)
         syn = self.nets["synthesis"]
@@ -199,31 +246,47 @@ class GpuFramePath:
         self.s_main.synchronize()
         return gview.copy(), _l2(emb), (None if comp is None else np.clip(comp.reshape(n).astype(np.float64), 0, 1))
 
-    def paste(self, slot: _Slot, rows: list[int], mats: list[np.ndarray]) -> None:
-        """Blend synthesized crops ``rows`` (indices into the synthesis output) into the device frame."""
+    def _paste_matched(self, slot: _Slot, rows: list[int], mats: list[np.ndarray]) -> None:
+        """Colour-match the chosen crops to the originals with the host executor's function, then paste."""
+        n, pre = len(rows), self.pack.preprocess
         syn = self.nets["synthesis"]
         out = self.io["synthesis"][syn.outputs[0].name][0]
+        enc_in = self.io["encoder"][self.nets["encoder"].inputs[0].name][0]
+        crop_bytes = 3 * self.S * self.S * 4
+        shape = (n, 3, self.S, self.S)
+        gen, orig = self.h_gen.view(shape), self.h_orig.view(shape)
+        for j, row in enumerate(rows):
+            cuda.copy_dtoh_async(gen[j], out + row * crop_bytes, self.s_main)
+        cuda.copy_dtoh_async(orig, enc_in, self.s_main)
+        self.s_main.synchronize()
+        g8, o8 = align.to_uint8(gen, pre), align.to_uint8(orig, pre)
+        gen[...] = align.from_uint8(np.stack([blend.color_match(g8[j], o8[j], self.mask) for j in range(n)]), pre)
+        cuda.copy_htod_async(self.d_paste.ptr, gen, self.s_main)
+        self._paste(slot, self.d_paste.ptr, list(range(n)), mats)
+
+    def _paste(self, slot: _Slot, crops_ptr: int, rows: list[int], mats: list[np.ndarray]) -> None:
+        """Blend crops ``rows`` (indices into the network-space crops at ``crops_ptr``) into the device frame."""
         crop_bytes = 3 * self.S * self.S * 4
         h, w, _ = slot.shape
         self._mats(mats)
         for j, row in enumerate(rows):  # one launch per face: faces are applied in order
             self._status("paste_back", self.lib.pridss_paste_back(
-                ctypes.c_void_p(slot.dev.ptr), h, w, w * 3, ctypes.c_void_p(out + row * crop_bytes),
+                ctypes.c_void_p(slot.dev.ptr), h, w, w * 3, ctypes.c_void_p(crops_ptr + row * crop_bytes),
                 ctypes.c_void_p(self.d_mats.ptr + j * 24), 1, self.S, ctypes.c_void_p(self.d_mask.ptr),
                 self._mean, self._std, self.rgb, ctypes.c_void_p(self.s_main.ptr)))
         slot.e_done.record(self.s_main)
 
-    def skip(self, slot: _Slot) -> None:
-        """No face to paste: the frame is final once uploaded."""
-        self.s_main.wait(slot.e_up)
-        slot.e_done.record(self.s_main)
-
     def close(self) -> None:
+        if self.slots is None:
+            return
         for s in self.slots:
             s.free()
-        for b in (self.d_mask, self.h_mask, self.d_mats, self.h_mats, self.h_lat, self.h_emb, self.h_p):
-            b.free()
+        for b in (self.d_mask, self.h_mask, self.d_mats, self.h_mats, self.h_lat, self.h_emb, self.h_p, self.h_c,
+                  self.h_gen, self.h_orig, self.d_paste):
+            if b is not None:
+                b.free()
         self.s_io.close()
+        self.slots = None
 
 
 def _l2(v: np.ndarray) -> np.ndarray:

@@ -69,3 +69,12 @@ def to_uint8(images: np.ndarray, pre: Preprocess) -> np.ndarray:
     std = np.asarray(pre.std, np.float32).reshape(1, 3, 1, 1)
     x = np.clip((images * std + mean) * 255.0 + 0.5, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
     return x[..., ::-1].copy() if pre.channel_order == "rgb" else x
+
+
+def from_uint8(crops_bgr: np.ndarray, pre: Preprocess) -> np.ndarray:
+    """uint8 NHWC BGR crops -> network-space NCHW float32 images (the inverse of :func:`to_uint8` up to its
+    rounding: ``to_uint8(from_uint8(x)) == x``)."""
+    x = crops_bgr[..., ::-1] if pre.channel_order == "rgb" else crops_bgr
+    mean = np.asarray(pre.mean, np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(pre.std, np.float32).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray((x.transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std)

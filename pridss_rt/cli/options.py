@@ -1,0 +1,30 @@
+"""Options shared by the subcommands that build an :class:`~pridss_rt.Anonymizer`, and the one place that
+turns them into one."""
+
+from __future__ import annotations
+
+import argparse
+
+BACKEND_CHOICES = ["auto", "trt", "ort-trt", "ort-cuda", "ort-cpu"]
+
+
+def add_runtime_options(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--pack", default="demo", metavar="NAME|PATH", help="model pack (default: demo, shipped in the package)")
+    q.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
+                   help="inference backend (auto: fastest that really works here; it says which)")
+    q.add_argument("--candidates", "-k", type=int, default=None, help="K opposite-gender references per face (default: the pack's)")
+    q.add_argument("--coherence-weight", type=float, default=None, metavar="W",
+                   help="weight of the pack's coherence critic added to PIC (default: the pack's; 0 = PIC alone)")
+    q.add_argument("--detector", default="mtcnn", metavar="mtcnn|PATH.onnx", help="face detector: mtcnn (default) or a YuNet .onnx file")
+    q.add_argument("--min-face", type=int, default=32, help="smallest face to detect, in pixels (default 32)")
+    q.add_argument("--engines", metavar="DIR", help="TensorRT engines root")
+    q.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime")
+
+
+def runtime_kwargs(args) -> dict:
+    """The :class:`~pridss_rt.Anonymizer` arguments of :func:`add_runtime_options`' options."""
+    from pridss_rt.anonymizer import DetectorConfig, SearchConfig
+
+    return dict(pack=args.pack, backend=args.backend, engines_root=args.engines, threads=args.threads,
+                detector=DetectorConfig(args.detector, min_face=args.min_face),
+                search=SearchConfig(candidates=args.candidates, coherence_weight=args.coherence_weight))

@@ -1,0 +1,56 @@
+"""The options of :class:`~pridss_rt.Anonymizer`, grouped by the stage they steer. Every field has the
+default a user would pick; ``None`` means "the pack's value" where a pack has one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Stage 1, detect. ``model``: ``"mtcnn"`` (default, shipped), the path of a YuNet ``.onnx`` file, or an
+    object with ``detect(frame) -> list[Detection]``. ``min_face``: smallest face the MTCNN detector looks
+    for (pixels)."""
+
+    model: str | os.PathLike | Any = "mtcnn"
+    min_face: int = 32
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """Stage 2, align: which detected faces are fit for synthesis (the others are pixelated).
+    ``min_size``: faces smaller than this (pixels) are pixelated. ``max_error``: RMS landmark misfit (crop
+    pixels) above which a face counts as an extreme pose (None: 10 % of the crop size)."""
+
+    min_size: int = 24
+    max_error: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Stages 4-6, fuse and score/select. ``candidates``: K opposite-gender references tried per face.
+    ``coherence_weight``: weight of the pack's coherence critic, P(composite), added to PIC (0 = PIC alone;
+    > 0 needs a ``coherence`` network). None: the pack's value."""
+
+    candidates: int | None = None
+    coherence_weight: float | None = None
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Streams: ``enabled`` reuses each track's chosen reference across frames (False: search every frame);
+    the search reruns when the identity similarity to the track's searched face drops below
+    ``reid_threshold``."""
+
+    enabled: bool = True
+    reid_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class BlendConfig:
+    """Stage 7, blend. ``color_match``: shift the synthesized face's mean colour to the original's inside the
+    blend mask (hides seams); the same function on the host and the device executor."""
+
+    color_match: bool = True

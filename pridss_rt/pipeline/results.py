@@ -1,0 +1,26 @@
+"""What the pipeline says about each detected face."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class FaceResult:
+    """What happened to one detected face."""
+
+    box: list[float]  # x1, y1, x2, y2
+    track_id: int
+    status: str  # "anonymized" | "pixelated"
+    reason: str = ""  # why it was pixelated
+    reference: int | None = None  # bank index of the chosen reference
+    p_male_before: float | None = None
+    p_male_after: float | None = None
+    sim: float | None = None
+    pic: float | None = None  # PIC of the chosen candidate (+ coherence_weight x p_composite when used)
+    p_composite: float | None = None  # the coherence critic's P(composite) of it (packs with a critic)
+    searched: bool = False  # the K-candidate search ran on this frame
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
