@@ -2,7 +2,7 @@
 
 ``open_networks(pack, backend)`` loads every network of a pack on one backend:
 
-- ``trt``      TensorRT engines built by ``export/build_engines.py`` (manifest must match), cuda-python
+- ``trt``      TensorRT engines built by a source checkout's ``export/build_engines.py`` (manifest must match), cuda-python
 - ``ort-trt``  ONNX Runtime with the TensorRT execution provider
 - ``ort-cuda`` ONNX Runtime with the CUDA execution provider
 - ``ort-cpu``  ONNX Runtime on the CPU (always available; the reference)
@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
+from pridss_rt._hints import build_engines
 from pridss_rt.backends.base import Session
 from pridss_rt.errors import BackendError
 from pridss_rt.pack import ModelPack, load_pack
@@ -84,7 +85,7 @@ def _probe(name: str, pack: ModelPack | None, engines_root) -> tuple[bool, str, 
                                        compute_capability=m.gpu["compute_capability"], trt_version=m.tensorrt)
         if folder is None:
             return False, ("no matching engines: " + "; ".join(reasons) +
-                           f" (build them: python export/build_engines.py --fp16 --pack {pack.name})"), None
+                           f" (build them: {build_engines(pack.name)})"), None
         return True, f"engines in {folder}", folder
     raise BackendError(f"unknown backend '{name}' (choose from auto, {', '.join(BACKENDS)})")
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from pridss_rt import __version__
+from pridss_rt._hints import build_engines, source_tool
 from pridss_rt.errors import PridssError
 
 
@@ -103,7 +104,8 @@ def collect(packs: list[str] | None = None, engines_root: str | None = None) -> 
         nxt.append("For the device-resident frame path build the CUDA ops: cmake -S . -B build && cmake --build build "
                    "&& cmake --install build --prefix <site-packages>  (or set PRIDSS_RT_NATIVE_LIB)")
     if not report["packs"]:
-        nxt.append("No model pack is installed: build one (export/make_pack.py) or point PRIDSS_RT_PACK_PATH at a folder of packs.")
+        nxt.append(f"No model pack is installed: build one ({source_tool('export/make_pack.py', '--help')}) or point "
+                   "PRIDSS_RT_PACK_PATH at a folder of packs.")
     for name, p in report["packs"].items():
         if not p["ok"]:
             nxt.append(f"Fix or rebuild pack '{name}': {p['error']}")
@@ -111,7 +113,7 @@ def collect(packs: list[str] | None = None, engines_root: str | None = None) -> 
         nxt.append("An NVIDIA GPU is present but TensorRT is not: pip install 'pridss-rt[trt]' for the fastest backend.")
     if gpu and m.tensorrt and not any(e.get("usable") for e in report["engines"]):
         for name in loaded:
-            nxt.append(f"Build TensorRT engines for '{name}': python export/build_engines.py --fp16 --pack {name}")
+            nxt.append(f"Build TensorRT engines for '{name}': {build_engines(name)}")
     if gpu and "CUDAExecutionProvider" not in m.ort_providers:
         nxt.append("For ONNX Runtime on the GPU: pip install 'pridss-rt[gpu]' (onnxruntime-gpu) instead of onnxruntime.")
     if not gpu:

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pridss_rt._hints import source_tool
 from pridss_rt.errors import EngineError
 from pridss_rt.pack import ModelPack, sha256_file
 
@@ -53,7 +54,7 @@ def engine_dir(root: str | os.PathLike, pack_name: str, gpu_name: str, compute_c
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
     path = Path(folder) / MANIFEST
     if not path.is_file():
-        raise EngineError(f"{path}: no engine manifest (build engines with `python export/build_engines.py`)")
+        raise EngineError(f"{path}: no engine manifest (build engines with {source_tool('export/build_engines.py', '--fp16', 'export,trt')})")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
