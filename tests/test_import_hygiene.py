@@ -36,3 +36,46 @@ def test_runtime_never_imports_export_code():
         text = path.read_text()
         assert "import export" not in text and "from export" not in text, path
         assert "import torch" not in text, path
+
+
+def _runtime_imports():
+    import ast
+
+    for path in (ROOT / "pridss_rt").rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    yield path, a.name
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                yield path, node.module
+
+
+def test_runtime_never_imports_or_runs_the_source_tree():
+    # no import of export/, research/ or train/ code (also not inside functions), and no path into the
+    # checkout built from the package's location (the runtime must work from a wheel)
+    for path, mod in _runtime_imports():
+        assert mod.split(".")[0] not in ("export", "research", "train", "tests"), (path, mod)
+    for path in (ROOT / "pridss_rt").rglob("*.py"):
+        text = path.read_text()
+        for part in ('"export"', '"research"', '"train"', "'export'", "'research'", "'train'"):
+            # the one exception: _hints.py looks for a checkout to *name* its commands, never to run them
+            assert part not in text or path.name == "_hints.py", (path, part)
+
+
+def test_layers_import_one_way():
+    # stages never import the pipeline, executors or entry points; executors never the pipeline; the pipeline
+    # never the public API or the CLI; nothing below cli/ imports cli/
+    above = {"stages": ("pridss_rt.pipeline", "pridss_rt.executors", "pridss_rt.anonymizer", "pridss_rt.cli",
+                        "pridss_rt.eval"),
+             "executors": ("pridss_rt.pipeline", "pridss_rt.anonymizer", "pridss_rt.cli", "pridss_rt.eval"),
+             "pipeline": ("pridss_rt.anonymizer", "pridss_rt.cli", "pridss_rt.eval"),
+             "backends": ("pridss_rt.stages", "pridss_rt.pipeline", "pridss_rt.executors", "pridss_rt.anonymizer",
+                          "pridss_rt.cli", "pridss_rt.eval"),
+             "pack": ("pridss_rt.backends", "pridss_rt.stages", "pridss_rt.pipeline", "pridss_rt.executors",
+                      "pridss_rt.anonymizer", "pridss_rt.cli", "pridss_rt.eval"),
+             "eval": ("pridss_rt.cli",)}
+    for path, mod in _runtime_imports():
+        layer = path.relative_to(ROOT / "pridss_rt").parts[0]
+        for banned in above.get(layer, ()):
+            assert not (mod == banned or mod.startswith(banned + ".")), f"{path} imports {mod}"
