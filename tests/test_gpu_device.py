@@ -173,14 +173,16 @@ def real_gpu_path(monkeypatch, tmp_path, shared_tiny_pack, cuda_lib):
     return pack, root, calls
 
 
-def test_real_gpu_frame_path_matches_host_path(real_gpu_path):
+@pytest.mark.parametrize("color_match", [False, True])
+def test_real_gpu_frame_path_matches_host_path(real_gpu_path, color_match):
     from pridss_rt import Anonymizer, BlendConfig
     from pridss_rt.media import SAMPLE, read_image
 
     pack, root, calls = real_gpu_path
     frame = read_image(SAMPLE)
-    with Anonymizer(pack, "trt", engines_root=root, blend=BlendConfig(color_match=False), threads=1) as g, \
-            Anonymizer(pack, "ort-cpu", blend=BlendConfig(color_match=False), threads=1) as h:
+    cfg = BlendConfig(color_match=color_match)  # colour matching: the same function on both executors
+    with Anonymizer(pack, "trt", engines_root=root, blend=cfg, threads=1) as g, \
+            Anonymizer(pack, "ort-cpu", blend=cfg, threads=1) as h:
         assert g.backend == "trt" and g.device is not None
         assert type(g.device.s_main).__module__ == "pridss_rt.backends.trt.cuda"  # real streams, not stand-ins
         for k in range(3):
