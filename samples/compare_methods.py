@@ -19,10 +19,10 @@ import numpy as np
 def main(argv=None) -> int:
     import cv2
 
-    from pridss_rt import Anonymizer
-    from pridss_rt.eval.evaluate import swap_only_pack
+    from pridss_rt.anonymizer import Anonymizer, SearchConfig
+    from pridss_rt.eval.baselines import cover_boxes, swap_only_pack
     from pridss_rt.media import SAMPLE, read_image, write_image
-    from pridss_rt.stages.blend import expand_box, pixelate
+    from pridss_rt.stages.blend import expand_box
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("image", nargs="?", default=str(SAMPLE), help="input image (default: the shipped sample)")
@@ -34,20 +34,16 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     frame = read_image(a.image)
-    anon = Anonymizer(a.pack, backend=a.backend, candidates=a.candidates, track=False)
+    anon = Anonymizer(a.pack, a.backend, search=SearchConfig(candidates=a.candidates), tracking=False)
     pridss, faces = anon.process(frame)
     if not faces:
         print(f"compare_methods: no face found in {a.image}", file=sys.stderr)
         return 1
-    swap = Anonymizer(swap_only_pack(anon.pack), candidates=anon.candidates, track=False, networks=anon.nets)
+    swap = Anonymizer(swap_only_pack(anon.pack), search=SearchConfig(candidates=anon.candidates), tracking=False,
+                      networks=anon.nets)
     swapped, _ = swap.process(frame)
-    blurred, pixelated = frame.copy(), frame.copy()
-    for f in faces:
-        x1, y1, x2, y2 = expand_box(np.asarray(f.box), frame.shape)
-        side = max(f.box[2] - f.box[0], f.box[3] - f.box[1])
-        if x2 > x1 and y2 > y1:
-            blurred[y1:y2, x1:x2] = cv2.GaussianBlur(blurred[y1:y2, x1:x2], (0, 0), sigmaX=max(1.0, 0.1 * side))
-        pixelate(pixelated, (x1, y1, x2, y2))
+    blurred = cover_boxes(frame, [f.box for f in faces], "blur")  # the eval's baselines, same boxes
+    pixelated = cover_boxes(frame, [f.box for f in faces], "pixelate")
     # one view around all faces (boxes expanded by 60 %)
     boxes = np.array([expand_box(np.asarray(f.box), frame.shape, margin=0.6) for f in faces])
     x1, y1 = boxes[:, :2].min(0)

@@ -12,8 +12,10 @@ import pytest
 
 from pridss_rt.cli import build_parser, main
 from pridss_rt.errors import InputError
-from pridss_rt.eval import evaluate
+from pridss_rt.eval import EvalConfig, Report, evaluate
+from pridss_rt.eval.data import read_manifest
 from pridss_rt.media import SAMPLE, read_image
+from pridss_rt.stages.score import p_male_from_output, p_male_from_raw
 
 # 5-point template of a 128-px CelebA-HQ crop (measured with MTCNN on the train split)
 CELEBA_TEMPLATE = np.array([[47.9, 60.4], [79.6, 60.4], [63.4, 80.1], [49.5, 93.7], [77.9, 93.6]])
@@ -167,44 +169,102 @@ def test_extra_attacker_is_scored_next_to_the_main_one(shared_tiny_pack, face_ma
 
 
 def test_output_kind_adapter():
-    p = evaluate.to_p_male(np.array([[0.2], [0.9]]), "probability")
+    """The one raw-output -> P(male) rule (stages.score), as the eval's external attackers call it (softmax on)."""
+    p = p_male_from_raw(np.array([[0.2], [0.9]]), "probability")
     assert p.tolist() == pytest.approx([0.2, 0.9])
-    p = evaluate.to_p_male(np.array([0.0, 2.0]), "logit")
+    p = p_male_from_raw(np.array([0.0, 2.0]), "logit")
     assert p.tolist() == pytest.approx([0.5, 1 / (1 + np.exp(-2.0))])
-    p = evaluate.to_p_male(np.array([[0.0, np.log(3.0)]]), "softmax2")
+    p = p_male_from_raw(np.array([[0.0, np.log(3.0)]]), "softmax2", apply_softmax=True)
     assert p.tolist() == pytest.approx([0.75])
-    p = evaluate.to_p_male(np.array([[0.7, 0.3]]), "softmax2", male_index=0, apply_softmax=False)
+    p = p_male_from_raw(np.array([[0.7, 0.3]]), "softmax2", male_index=0, apply_softmax=False)
     assert p.tolist() == pytest.approx([0.7])
     with pytest.raises(InputError):
-        evaluate.to_p_male(np.zeros((2, 2)), "logit")
+        p_male_from_raw(np.zeros((2, 2)), "logit")
+    # the pack path reads the same rule from pack.json options (apply_softmax off unless the pack says so)
+    out = np.array([[0.0, np.log(3.0)], [1.0, -1.0]])
+    assert p_male_from_output(out, {"output_kind": "softmax2"}).tolist() == pytest.approx(out[:, 1].tolist())
+    assert p_male_from_output(out, {"output_kind": "softmax2", "apply_softmax": True, "male_index": 1}).tolist() == \
+        pytest.approx(p_male_from_raw(out, "softmax2", 1, True).tolist())
+    assert p_male_from_output(np.array([[1.5], [-0.5]]), {}).tolist() == [1.0, 0.0]  # probability, clipped
 
 
 def test_manifest_limit_keeps_whole_identities(tmp_path):
     path = tmp_path / "m.csv"
     rows = [(f"{i}.png", f"id{i // 3}", i % 2) for i in range(30)]
     path.write_text("file,identity,male\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
-    items = evaluate.read_manifest(path, "val", limit=9, seed=1)  # no split column: all rows
+    items = read_manifest(path, "val", limit=9, seed=1)  # no split column: all rows
     assert len(items) == 9
     counts = {}
     for it in items:
         counts[it.identity] = counts.get(it.identity, 0) + 1
     assert sorted(counts.values()) == [3, 3, 3]
-    assert [it.file.name for it in evaluate.read_manifest(path, None, limit=9, seed=1)] == [it.file.name for it in items]
+    assert [it.file.name for it in read_manifest(path, None, limit=9, seed=1)] == [it.file.name for it in items]
 
 
 def test_manifest_errors(tmp_path):
     p = tmp_path / "bad.csv"
     p.write_text("file,male\nx.png,1\n")
     with pytest.raises(InputError, match="identity"):
-        evaluate.read_manifest(p)
+        read_manifest(p)
     p.write_text("file,identity,male\nx.png,a,yes\n")
     with pytest.raises(InputError, match="male"):
-        evaluate.read_manifest(p)
+        read_manifest(p)
     with pytest.raises(InputError, match="not found"):
-        evaluate.read_manifest(tmp_path / "missing.csv")
+        read_manifest(tmp_path / "missing.csv")
 
 
 def test_eval_in_the_cli_parser():
     args = build_parser().parse_args(["eval", "--data", "m.csv", "--out", "o"])
     assert args.command == "eval" and args.split == "val" and args.ablation == "1,3,5,10"
     assert args.attacker_gender is None and args.matcher is None and args.fid_model.endswith("inception_fid.onnx")
+
+
+
+def _without_timings(rep: dict) -> dict:
+    rep = json.loads(json.dumps(dict(rep)))
+    rep.pop("seconds")
+    rep["detection"].pop("seconds")
+    for row in rep["methods"].values():
+        row.pop("ms_per_face")
+    return rep
+
+
+def test_programmatic_api_equals_the_cli(shared_tiny_pack, face_manifest, fake_fid, eval_run, tmp_path):
+    """evaluate(EvalConfig(...)) with the options of the CLI run: the same report (but for run times) and
+    the same files; the Report reads like the dict and is what report.json/report.md hold."""
+    out = tmp_path / "api"
+    seen = []
+    rep = evaluate(EvalConfig(data=face_manifest, out=out, pack=shared_tiny_pack, backend="ort-cpu", threads=1,
+                              fid_model=fake_fid, ablation=(1, 3), grid=3),
+                   progress=lambda done, total: seen.append((done, total)))
+    assert isinstance(rep, Report)
+    assert seen == [(6, 6)]
+    written = json.loads((out / "report.json").read_text())
+    assert rep == written and rep.to_json() == (out / "report.json").read_text()
+    assert rep.markdown() == (out / "report.md").read_text()
+    cli = json.loads((eval_run / "report.json").read_text())
+    assert _without_timings(rep) == _without_timings(cli)
+    assert rep["main_method"] == "pridss_k3" and rep.main == rep["methods"]["pridss_k3"]
+    assert set(rep.paths) == {"report_json", "report_md", "roc_gender", "roc_verification", "grid", "faces"}
+    assert all(p.parent == out and p.is_file() for p in rep.paths.values())
+    assert (out / "faces.jsonl").read_text() == (eval_run / "faces.jsonl").read_text()
+    assert (out / "grid.png").read_bytes() == (eval_run / "grid.png").read_bytes()
+    assert rep.summary_lines()[-1] == f"pridss-rt eval: wrote {out / 'report.json'} and report.md"
+
+
+def test_eval_config_defaults_match_the_cli():
+    """Every EvalConfig field is a CLI option with the same default (list options parsed the same way)."""
+    import dataclasses
+
+    from pridss_rt.cli.eval import config_from_args
+
+    args = build_parser().parse_args(["eval", "--data", "m.csv", "--out", "o"])
+    assert config_from_args(args) == EvalConfig(data="m.csv", out="o")
+    names = {f.name for f in dataclasses.fields(EvalConfig)} - {"extra_attackers"}
+    assert names <= set(vars(args)) and "extra_attacker" in vars(args)
+    cfg = EvalConfig(data="m.csv", out="o", ablation="none", baselines="blur, pixelate")
+    assert cfg.ablation == () and cfg.baselines == ("blur", "pixelate")
+    with pytest.raises(InputError, match="unknown"):
+        EvalConfig(data="m.csv", out="o", baselines="sharpen")
+    with pytest.raises(InputError, match="integers"):
+        EvalConfig(data="m.csv", out="o", ablation="1,x")

@@ -26,18 +26,11 @@ OUTPUT_KINDS = ("probability", "logit", "softmax2")
 
 
 def p_male(out: np.ndarray, kind: str, male_index: int = 1, apply_softmax: bool = False) -> np.ndarray:
-    """Network output -> P(male) ``[batch]`` (numpy; the same rule the runtime applies)."""
-    out = np.asarray(out, dtype=np.float64)
-    if kind == "probability":
-        return out.reshape(out.shape[0])
-    if kind == "logit":
-        return 1.0 / (1.0 + np.exp(-out.reshape(out.shape[0])))
-    if kind == "softmax2":
-        if apply_softmax:
-            e = np.exp(out - out.max(axis=1, keepdims=True))
-            out = e / e.sum(axis=1, keepdims=True)
-        return out[:, male_index]
-    raise ValueError(f"output_kind must be one of {OUTPUT_KINDS}, got {kind!r}")
+    """Network output -> P(male) ``[batch]`` (numpy): the runtime's own rule,
+    :func:`pridss_rt.stages.score.p_male_from_raw` (an unknown ``kind`` raises a ValueError)."""
+    from pridss_rt.stages.score import p_male_from_raw
+
+    return p_male_from_raw(out, kind, male_index=male_index, apply_softmax=apply_softmax)
 
 
 def adapt_softmax2(model, male_index: int = 1, apply_softmax: bool = True, output_name: str = "p_male"):

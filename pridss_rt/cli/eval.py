@@ -8,7 +8,13 @@ import dataclasses
 
 from pridss_rt.cli.options import BACKEND_CHOICES
 from pridss_rt.errors import PridssError
-from pridss_rt.eval.config import BASELINES, DEFAULT_FID_MODEL, FID_METHODS, OUTPUT_KINDS, EvalConfig
+from pridss_rt.eval.config import (
+    BASELINES,
+    DEFAULT_FID_MODEL,
+    FID_METHODS,
+    OUTPUT_KINDS,
+    EvalConfig,
+)
 
 
 def add_parser(sub):

@@ -21,14 +21,29 @@ def p_male(nets: Networks, images: np.ndarray) -> np.ndarray:
 
 def p_male_from_output(out: np.ndarray, opts) -> np.ndarray:
     """The gender classifier's raw output -> P(male), per the pack's ``output_kind``."""
-    out = np.asarray(out, np.float64)
-    kind = opts.get("output_kind", "probability")
+    return p_male_from_raw(out, opts.get("output_kind", "probability"), int(opts.get("male_index", 1)),
+                           bool(opts.get("apply_softmax", False)))
+
+
+def p_male_from_raw(out: np.ndarray, kind: str, male_index: int = 1, apply_softmax: bool = False) -> np.ndarray:
+    """A gender network's raw output -> P(male) (N,): ``probability`` (N,) or (N, 1) in [0, 1] (clipped),
+    ``logit`` (sigmoid applied), ``softmax2`` (N, 2) scores whose ``male_index`` column is male (softmax
+    applied first when ``apply_softmax``). The one implementation of this rule (runtime, eval, export)."""
+    from pridss_rt.errors import InputError
+
+    out = np.asarray(out, np.float64).reshape(len(out), -1)
     if kind == "softmax2":
-        if opts.get("apply_softmax", False):
+        if out.shape[1] != 2:
+            raise InputError(f"softmax2 gender output must be (N, 2), got {out.shape}")
+        if apply_softmax:
             e = np.exp(out - out.max(1, keepdims=True))
             out = e / e.sum(1, keepdims=True)
-        return out[:, int(opts.get("male_index", 1))]
-    out = out.reshape(len(out))
+        return out[:, male_index]
+    if kind not in ("probability", "logit"):
+        raise InputError(f"gender output_kind must be probability, logit or softmax2, got {kind!r}")
+    if out.shape[1] != 1:
+        raise InputError(f"{kind} gender output must be (N,) or (N, 1), got {out.shape} (a 2-class output is softmax2)")
+    out = out[:, 0]
     if kind == "logit":
         out = 1.0 / (1.0 + np.exp(-out))
     return np.clip(out, 0.0, 1.0)
