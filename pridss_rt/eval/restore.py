@@ -8,7 +8,7 @@ before classifying its gender. Three restorations, each on a uint8 BGR face imag
   surroundings with ``cv2.inpaint`` (Telea, radius 3). Localized patterns that carry a gender cue are
   replaced by what the rest of the face predicts.
 - **A — autoencoder**: a small convolutional denoising autoencoder trained on clean train-split faces
-  (``train/train_restorer.py``), shipped as ``pridss_rt/assets/restorer_ae.onnx`` (≈1.2 MB, CelebA-HQ
+  (``research/training/train_restorer.py`` in a source checkout), shipped as ``pridss_rt/assets/restorer_ae.onnx`` (≈1.2 MB, CelebA-HQ
   non-commercial licence): the face is projected onto what a model of clean faces can represent.
 """
 
@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from pridss_rt._hints import source_tool
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 RESTORER_AE = ASSETS / "restorer_ae.onnx"
@@ -71,8 +73,8 @@ class AutoencoderRestorer:
 
         self.path = Path(path) if path else RESTORER_AE
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: restoration autoencoder not found (train it: "
-                                    "python train/train_restorer.py --out pridss_rt/assets/restorer_ae.onnx)")
+            raise FileNotFoundError(f"{self.path}: restoration autoencoder not found (pass --restorer ONNX, or train "
+                                    f"one: {source_tool('research/training/train_restorer.py', '--help')})")
         self.sess = cpu_session(self.path, threads)
         self.input = self.sess.get_inputs()[0].name
 
