@@ -1,4 +1,4 @@
-"""Tools of train/ that work from the shipped pack alone: recovering trainable weights from its ONNX
+"""Tools of research/ that work from the shipped pack alone: recovering trainable weights from its ONNX
 files, and writing pack variants (fusion boundary, reference-match key, identity region)."""
 
 import json
@@ -12,12 +12,13 @@ import pytest
 from pridss_rt import load_pack
 from pridss_rt.pack import BUILTIN_PACKS
 
-torch = pytest.importorskip("torch", reason="train/ tools need the export extra (torch)")
+torch = pytest.importorskip("torch", reason="research/ tools need the export extra (torch)")
 ort = pytest.importorskip("onnxruntime")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = BUILTIN_PACKS / "demo"
-sys.path.insert(0, str(ROOT / "train"))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # research.* (conftest.py does the same)
 
 
 def run(*args):
@@ -27,10 +28,10 @@ def run(*args):
 
 
 def test_ckpt_from_pack_reproduces_the_onnx_networks(tmp_path):
-    from models import Encoder, Synthesis
+    from research.models.models import Encoder, Synthesis
 
     out = tmp_path / "ckpt.pt"
-    run("train/ckpt_from_pack.py", "--pack", DEMO, "--out", out)
+    run("research/pack/ckpt_from_pack.py", "--pack", DEMO, "--out", out)
     ck = torch.load(out, weights_only=True)
     E, S = Encoder().eval(), Synthesis().eval()
     E.load_state_dict(ck["E"]), S.load_state_dict(ck["S"])
@@ -46,10 +47,10 @@ def test_ckpt_from_pack_reproduces_the_onnx_networks(tmp_path):
 
 
 def test_pack_variant_rewrites_masks_and_hashes(tmp_path):
-    from common import REGIONS, identity_cells
+    from research.models.common import REGIONS, identity_cells
 
     out = tmp_path / "variant"
-    run("train/pack_variant.py", "--pack", DEMO, "--out", out, "--region", "nofore", "--soft_ring", "0.5",
+    run("research/pack/pack_variant.py", "--pack", DEMO, "--out", out, "--region", "nofore", "--soft_ring", "0.5",
         "--match", "core")
     pack = load_pack(out)  # every sha256 of the rewritten manifest verified
     assert (out / "bank.npz").read_bytes() == (DEMO / "bank.npz").read_bytes()
@@ -70,21 +71,21 @@ def test_pack_variant_rewrites_masks_and_hashes(tmp_path):
 
 def test_pack_variant_rederives_the_shipped_match_key(tmp_path):
     out = tmp_path / "core"
-    run("train/pack_variant.py", "--pack", DEMO, "--out", out, "--match", "ring")
-    run("train/pack_variant.py", "--pack", out, "--out", tmp_path / "back", "--match", "core")
+    run("research/pack/pack_variant.py", "--pack", DEMO, "--out", out, "--match", "ring")
+    run("research/pack/pack_variant.py", "--pack", out, "--out", tmp_path / "back", "--match", "core")
     assert (out / "reference_match.npy").read_bytes() != (DEMO / "reference_match.npy").read_bytes()
     assert (tmp_path / "back" / "reference_match.npy").read_bytes() == (DEMO / "reference_match.npy").read_bytes()
 
 
 def test_pack_variant_exports_another_identity_embedder(tmp_path):
-    from models import Identity
+    from research.models.models import Identity
 
     torch.manual_seed(0)
     net = Identity(width=8, size=32).eval()  # another width/size than the shipped one: read from the checkpoint
     ck = tmp_path / "identity.pt"
     torch.save({"net": net.state_dict(), "epoch": 1, "args": {"task": "identity", "width": 8, "size": 32}}, ck)
     out = tmp_path / "variant"
-    run("train/pack_variant.py", "--pack", DEMO, "--out", out, "--identity", ck)
+    run("research/pack/pack_variant.py", "--pack", DEMO, "--out", out, "--identity", ck)
     pack = load_pack(out)  # sha256 of the new identity.onnx verified
     assert (out / "encoder.onnx").read_bytes() == (DEMO / "encoder.onnx").read_bytes()
     assert (out / "identity.onnx").read_bytes() != (DEMO / "identity.onnx").read_bytes()
@@ -99,18 +100,18 @@ def test_pack_variant_exports_another_identity_embedder(tmp_path):
 
 def test_pack_variant_sets_the_pose_weight(tmp_path):
     out = tmp_path / "pose"
-    run("train/pack_variant.py", "--pack", DEMO, "--out", out, "--pose_weight", "2.5", "--description", "d")
+    run("research/pack/pack_variant.py", "--pack", DEMO, "--out", out, "--pose_weight", "2.5", "--description", "d")
     pack = load_pack(out)
     assert pack.pose_weight == 2.5 and pack.description == "d"
     assert (out / "bank.npz").read_bytes() == (DEMO / "bank.npz").read_bytes()
-    r = subprocess.run([sys.executable, "train/pack_variant.py", "--pack", DEMO, "--out", tmp_path / "x",
+    r = subprocess.run([sys.executable, "research/pack/pack_variant.py", "--pack", DEMO, "--out", tmp_path / "x",
                         "--bank_landmarks", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "--bank_landmarks needs --bank_per_gender" in r.stderr
 
 
 def test_crop_landmarks_maps_the_detector_back_to_crop_pixels():
     # a synthetic crop whose face we know: the package's sample face, aligned to the demo template
-    from crop_landmarks import crop_landmarks
+    from research.data.crop_landmarks import crop_landmarks
 
     from pridss_rt.media import SAMPLE, read_image
     from pridss_rt.stages import align
@@ -131,9 +132,9 @@ def test_crop_landmarks_maps_the_detector_back_to_crop_pixels():
 
 def test_runtime_pairs_rank_references_like_the_runtime():
     # stage G trains on the pairs the runtime would choose: the bank's own faces, ranked by
-    # train/runtime_pairs.rank_pairs, must come out in ReferenceBank.choose's order (pose term included,
+    # research/data/runtime_pairs.rank_pairs, must come out in ReferenceBank.choose's order (pose term included,
     # faces without landmarks included)
-    from runtime_pairs import pose_distance, rank_pairs
+    from research.data.runtime_pairs import pose_distance, rank_pairs
 
     from pridss_rt.stages.fuse import ReferenceBank
 
@@ -162,11 +163,11 @@ def test_runtime_pairs_rank_references_like_the_runtime():
 
 
 def test_mirrored_choice_ranks_the_bank_and_its_mirror_image_together():
-    # train/mirror.py (measured, not shipped): the flipped crop's latent is ranked against the same bank;
+    # research/experiments/mirror.py (measured, not shipped): the flipped crop's latent is ranked against the same bank;
     # a pick made in the mirror is flagged so its synthesized face can be flipped back
     from types import SimpleNamespace
 
-    from mirror import choose_mirrored, mirror_landmarks
+    from research.experiments.mirror import choose_mirrored, mirror_landmarks
 
     from pridss_rt.stages.fuse import ReferenceBank
 
@@ -189,8 +190,8 @@ def test_mirrored_choice_ranks_the_bank_and_its_mirror_image_together():
 
 
 def test_fused_target_gives_a_face_back_and_moves_only_the_blurred_part():
-    from common import identity_pixel_mask
-    from train_ae import blur, dilate, fused_target
+    from research.models.common import identity_pixel_mask
+    from research.training.train_ae import blur, dilate, fused_target
 
     g = torch.Generator().manual_seed(0)
     xo, xr = torch.rand(2, 3, 128, 128, generator=g) * 2 - 1, torch.rand(2, 3, 128, 128, generator=g) * 2 - 1
@@ -219,7 +220,7 @@ def test_fused_target_gives_a_face_back_and_moves_only_the_blurred_part():
 
 
 def test_male_bands_hand_the_boxes_to_the_reference_in_the_target():
-    from train_ae import band_mask, fused_target, region_masks
+    from research.training.train_ae import band_mask, fused_target, region_masks
 
     hard = band_mask("82:90:42:86,100:104:48:80", 0)
     assert hard.shape == (1, 128, 128) and hard.sum() == 8 * 44 + 4 * 32
@@ -243,7 +244,7 @@ def test_male_bands_hand_the_boxes_to_the_reference_in_the_target():
 
 
 def test_region_masks_per_face_match_each_face_on_its_own():
-    from train_ae import fused_target, region_masks
+    from research.training.train_ae import fused_target, region_masks
 
     lms, feathers, rings, wmaps = region_masks(["nobrow", "jaw"], 4.0)
     assert lms.shape[0] == feathers.shape[0] == rings.shape[0] == wmaps.shape[0] == 2
@@ -267,9 +268,9 @@ def test_region_masks_per_face_match_each_face_on_its_own():
 
 
 def test_critic_training_data_and_degradations():
-    # train/train_critic.py: composites mix exactly the mask's elements of the face with its reference (a random
+    # research/training/train_critic.py: composites mix exactly the mask's elements of the face with its reference (a random
     # other face or, with `matched`, one of its listed neighbours); degraded copies are blurred or washed out
-    from train_critic import degrade, make_set_subset
+    from research.training.train_critic import degrade, make_set_subset
 
     rng = np.random.default_rng(0)
     n, extra = 6, 4
@@ -301,10 +302,10 @@ def test_critic_training_data_and_degradations():
 
 
 def test_bn_realism_critic_judges_both_sets_in_one_batch():
-    # train/train_ae.py --adv_critic bn: the generator's term and the critic's own step see the fused outputs
+    # research/training/train_ae.py --adv_critic bn: the generator's term and the critic's own step see the fused outputs
     # with the same BatchNorm statistics (those of reconstructions + fused together), never a fused-only batch
-    from models import SmallCNN
-    from train_ae import PatchCritic, critic_logits
+    from research.models.models import SmallCNN
+    from research.training.train_ae import PatchCritic, critic_logits
 
     g = torch.Generator().manual_seed(0)
     yr = torch.rand(6, 3, 128, 128, generator=g) * 2 - 1
@@ -325,7 +326,7 @@ def test_bn_realism_critic_judges_both_sets_in_one_batch():
 
 
 def test_bank_curation_scores_references_against_their_originals_and_drops_the_worst(tmp_path):
-    from curate_bank import drop_order, reference_excess
+    from research.experiments.curate_bank import drop_order, reference_excess
 
     # by hand: excess = P(composite) minus the mean of the same original's candidates
     refs = np.array([[0, 1], [1, 2], [0, 2]])
@@ -346,7 +347,7 @@ def test_bank_curation_scores_references_against_their_originals_and_drops_the_w
     pc = np.where(np.isin(refs, bad), 0.9, 0.1)
     np.savez(tmp_path / "scores.npz", refs=refs, pc=pc)
     out = tmp_path / "variant"
-    log = run("train/curate_bank.py", "--pack", DEMO, "--scores", tmp_path / "scores.npz", "--drop", "0.01",
+    log = run("research/experiments/curate_bank.py", "--pack", DEMO, "--scores", tmp_path / "scores.npz", "--drop", "0.01",
               "--out", out)
     assert "dropped 16" in log
     v = load_pack(out)  # the rewritten sha256 validates
@@ -356,3 +357,19 @@ def test_bank_curation_scores_references_against_their_originals_and_drops_the_w
     assert np.array_equal(vlat, lat[keep]) and np.array_equal(vmale, male[keep])
     assert np.array_equal(v.bank_landmarks(), pack.bank_landmarks()[keep], equal_nan=True)
     assert v.fusion_mask().tobytes() == pack.fusion_mask().tobytes()
+
+
+def test_the_runtime_never_imports_research_code_and_the_wheel_leaves_it_out():
+    import re
+
+    pattern = re.compile(r"^\s*(from|import)\s+(research|train)\b", re.M)
+    for path in (ROOT / "pridss_rt").rglob("*.py"):
+        assert not pattern.search(path.read_text()), path
+    toml = (ROOT / "pyproject.toml").read_text()
+    try:
+        import tomllib  # Python >= 3.11
+    except ModuleNotFoundError:
+        assert re.search(r'^\[tool\.setuptools\.packages\.find\]\ninclude = \["pridss_rt\*"\]$', toml, re.M)
+    else:
+        assert tomllib.loads(toml)["tool"]["setuptools"]["packages"]["find"] == {"include": ["pridss_rt*"]}
+    assert not (ROOT / "train").exists()  # the research code lives in research/ only

@@ -1,0 +1,1 @@
+"""Data preparation: the CelebA-HQ cache, alignment template, crop landmarks, runtime-style training pairs."""

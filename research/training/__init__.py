@@ -1,0 +1,1 @@
+"""Training of the demo pack's networks (autoencoder, classifiers, coherence critic) and of evaluation tools."""
