@@ -56,7 +56,7 @@ def main():
     ap.add_argument('--out', required=True)
     a = ap.parse_args()
     imgs, meta = load_cache('val')
-    with Anonymizer(a.pack, track=False) as an:
+    with Anonymizer(a.pack, tracking=False) as an:
         sel = report_selection(a.n, a.seed, imgs, meta, str(an.pack.root / an.pack.network('identity').file))
         h = a.n // 2
         pl, tiles, status = Placement(288, 1.5), [], []

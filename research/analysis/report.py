@@ -46,7 +46,7 @@ Definitions
 import argparse, json, os, sys, time
 import numpy as np, cv2, onnxruntime as ort, torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))  # repository root, for research.* when run as a file
-from research.models.common import load_cache, ssim, psnr_u8, roc_auc, eer, verification_scores, identity_cells, REGIONS, MEAN, STD
+from research.models.common import RUNS, load_cache, ssim, psnr_u8, roc_auc, eer, verification_scores, identity_cells, REGIONS, MEAN, STD
 from research.models.models import latent_mask
 from research.experiments.mirror import choose_mirrored, mirror_landmarks
 
@@ -152,8 +152,7 @@ def main():
                          'most similar ones, chosen by the runtime itself (pridss_rt.stages.fuse.ReferenceBank, what '
                          'Anonymizer does); random: K drawn from all opposite-gender bank faces')
     ap.add_argument('--pool', type=int, default=16)
-    ap.add_argument('--landmarks', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'runs',
-                                                        'landmarks_val.npy'),
+    ap.add_argument('--landmarks', default=os.path.join(RUNS, 'landmarks_val.npy'),
                     help='val crops\' landmarks (research/data/crop_landmarks.py --split val); used when the bank has landmarks')
     ap.add_argument('--pose_weight', type=float, default=None, help='override the pack\'s defaults.pose_weight')
     ap.add_argument('--coherence', default=None, help='coherence critic ONNX (research/training/train_critic.py): adds '
@@ -165,8 +164,7 @@ def main():
     ap.add_argument('--mirror', action='store_true', help='choose among the bank as it is and as seen in a '
                     'mirror (research/experiments/mirror.py; the flipped crop is encoded too)')
     ap.add_argument('--fid_model', default=os.path.expanduser('~/.cache/pridss-rt/inception_fid.onnx'))
-    ap.add_argument('--attacker', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'runs',
-                                                       'attacker', 'attacker_gender.onnx'))
+    ap.add_argument('--attacker', default=os.path.join(RUNS, 'attacker', 'attacker_gender.onnx'))
     a = ap.parse_args()
     if a.grid and (not 0 < a.grid_per_gender <= a.n // 2 or a.grid_per_gender % 4):
         sys.exit(f'--grid_per_gender {a.grid_per_gender}: must be a multiple of 4 and at most {a.n // 2} (half of --n)')

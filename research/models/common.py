@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 CACHE = os.environ.get('PRIDSS_CACHE', '/tmp/celebahq_cache.npz')
-RUNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'runs')
+RUNS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'runs'))  # <repo>/runs
 MEAN, STD = 0.5, 0.5  # (x/255 - 0.5) / 0.5 -> [-1, 1], RGB
 GRID = 16  # spatial latent resolution (8 px per cell at 128 px)
 
