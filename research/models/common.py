@@ -4,6 +4,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pridss_rt.eval.metrics import eer, roc_auc  # noqa: F401  (re-exported for the research scripts)
+
 CACHE = os.environ.get('PRIDSS_CACHE', '/tmp/celebahq_cache.npz')
 RUNS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'runs'))  # <repo>/runs
 MEAN, STD = 0.5, 0.5  # (x/255 - 0.5) / 0.5 -> [-1, 1], RGB
@@ -99,32 +101,7 @@ def psnr_u8(a, b):
     return 10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))
 
 
-def roc_auc(scores, labels):
-    scores = np.asarray(scores, np.float64); labels = np.asarray(labels).astype(bool)
-    order = np.argsort(scores, kind='mergesort')
-    ranks = np.empty(len(scores)); ranks[order] = np.arange(1, len(scores) + 1)
-    # average ranks for ties
-    s_sorted = scores[order]
-    i = 0
-    while i < len(s_sorted):
-        j = i
-        while j + 1 < len(s_sorted) and s_sorted[j + 1] == s_sorted[i]:
-            j += 1
-        if j > i:
-            ranks[order[i:j + 1]] = (i + j + 2) / 2
-        i = j + 1
-    npos, nneg = labels.sum(), (~labels).sum()
-    return float((ranks[labels].sum() - npos * (npos + 1) / 2) / (npos * nneg))
-
-
-def eer(genuine, impostor):
-    """Equal error rate of similarity scores (higher = same identity)."""
-    g = np.sort(np.asarray(genuine)); im = np.sort(np.asarray(impostor))
-    thr = np.unique(np.concatenate([g, im]))
-    frr = np.searchsorted(g, thr, side='left') / len(g)        # genuine below thr rejected
-    far = 1 - np.searchsorted(im, thr, side='left') / len(im)  # impostor >= thr accepted
-    i = np.argmin(np.abs(frr - far))
-    return float((frr[i] + far[i]) / 2)
+# ROC AUC and EER: the runtime's (pridss_rt.eval.metrics), the one copy; imported above
 
 
 def verification_scores(emb, ident, rng, n_impostor=50000):
