@@ -15,25 +15,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from research.models.common import load_cache, verification_scores  # noqa: E402
 from research.analysis.report import sess, norm, l2n  # noqa: E402
 from pridss_rt import Anonymizer  # noqa: E402
-
-
-class Placement:
-    """The frame geometry of `pridss-rt eval`'s protocol (docs/evaluation.md): the 128-px face scaled into the middle
-    of a mid-grey (127) square canvas, and the face region cut back out of an output frame at 128 px."""
-
-    def __init__(self, canvas=288, scale=1.5, face=128):
-        self.canvas, self.face, self.side = canvas, face, int(round(face * scale))
-        self.off = (canvas - self.side) // 2
-
-    def frame(self, face):
-        f = np.full((self.canvas, self.canvas, 3), 127, np.uint8)
-        f[self.off:self.off + self.side, self.off:self.off + self.side] = cv2.resize(
-            face, (self.side, self.side), interpolation=cv2.INTER_LINEAR)
-        return f
-
-    def crop(self, frame):
-        region = frame[self.off:self.off + self.side, self.off:self.off + self.side]
-        return cv2.resize(region, (self.face, self.face), interpolation=cv2.INTER_AREA)
+from pridss_rt.eval.data import Placement  # noqa: E402  (the eval protocol's frame geometry)
 
 
 def report_selection(n, seed, imgs, meta, identity_onnx):
@@ -59,7 +41,7 @@ def main():
     with Anonymizer(a.pack, tracking=False) as an:
         sel = report_selection(a.n, a.seed, imgs, meta, str(an.pack.root / an.pack.network('identity').file))
         h = a.n // 2
-        pl, tiles, status = Placement(288, 1.5), [], []
+        pl, tiles, status = Placement.make(288, 1.5), [], []
         for i in list(range(12)) + list(range(h, h + 12)):
             face = np.ascontiguousarray(imgs[sel[i]][:, :, ::-1])  # RGB cache -> BGR
             out, faces = an.process(pl.frame(face))

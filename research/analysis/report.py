@@ -59,21 +59,10 @@ def sess(path):
 
 
 def fid_extractor(path, batch=8):
-    """BGR uint8 faces [N,H,W,3] -> float64 Inception pool features [N, 2048], made as `pridss-rt eval` makes them:
-    RGB, bilinear to the network's input side (299 unless the graph fixes another), values 0-255."""
-    so = ort.SessionOptions(); so.intra_op_num_threads = 2
-    s = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
-    inp = s.get_inputs()[0]
-    side = inp.shape[2] if len(inp.shape) == 4 and isinstance(inp.shape[2], int) else 299
-
-    def run(faces_bgr):
-        out = []
-        for i in range(0, len(faces_bgr), batch):
-            x = np.stack([cv2.resize(f, (side, side), interpolation=cv2.INTER_LINEAR)[:, :, ::-1]
-                          for f in faces_bgr[i:i + batch]]).transpose(0, 3, 1, 2).astype(np.float32)
-            out.append(s.run(None, {inp.name: x})[0].reshape(len(x), -1))
-        return np.concatenate(out).astype(np.float64)
-    return run
+    """BGR uint8 faces [N,H,W,3] -> float64 Inception pool features [N, 2048]: `pridss-rt eval`'s own extractor."""
+    from pridss_rt.eval.judges import FidExtractor
+    fx = FidExtractor(path, 2)
+    return lambda faces_bgr: fx(faces_bgr, batch)
 
 
 def batched(f, x, bs=64):
