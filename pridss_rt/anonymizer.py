@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from pridss_rt.backends import Networks, open_networks
 from pridss_rt.errors import InputError, PridssError
 from pridss_rt.executors.host import HostExecutor
 from pridss_rt.pack import ModelPack, load_pack, weight_problem
+from pridss_rt.pack.spec import BLEND_REGIONS
 from pridss_rt.pipeline.config import AlignConfig, BlendConfig, DetectorConfig, SearchConfig, TrackingConfig
 from pridss_rt.pipeline.frames import as_bgr, from_bgr  # noqa: F401  (public names of this module)
 from pridss_rt.pipeline.orchestrator import STAGES, FramePipeline  # noqa: F401
@@ -99,8 +101,6 @@ class Anonymizer:
 
     @staticmethod
     def _legacy(legacy: dict, groups: dict, device_frames):
-        from dataclasses import replace
-
         unknown = sorted(set(legacy) - set(_LEGACY))
         if unknown:
             raise TypeError(f"Anonymizer() got unexpected keyword argument(s) {', '.join(unknown)}")
@@ -130,6 +130,14 @@ class Anonymizer:
         if cw > 0 and "coherence" not in self.nets:
             raise InputError(f"coherence_weight {cw:g} needs a pack with a 'coherence' network; pack "
                              f"'{self.pack.name}' has none (pass SearchConfig(coherence_weight=0))")
+        bcfg: BlendConfig = groups["blend"]
+        region = self.pack.blend_region if bcfg.region is None else bcfg.region
+        if region not in BLEND_REGIONS:
+            raise InputError(f"blend region must be one of {list(BLEND_REGIONS)}, got {region!r}")
+        if region == "head" and "segmentation" not in self.nets:
+            raise InputError(f"the head-level blend needs a pack with a 'segmentation' network; pack "
+                             f"'{self.pack.name}' has none (use BlendConfig(region='face'))")
+        bcfg = replace(bcfg, region=region)
         det: DetectorConfig = groups["detector"]
         detector = make_detector(det.model, min_face_size=det.min_face, threads=threads) \
             if det.model == "mtcnn" else make_detector(det.model)
@@ -138,14 +146,14 @@ class Anonymizer:
             try:
                 from pridss_rt.executors.device import DeviceExecutor
 
-                self.device = DeviceExecutor(self.nets, self.pack, mask)
+                self.device = DeviceExecutor(self.nets, self.pack, mask, bcfg)
             except Exception as exc:
                 if device_frames:
                     raise
                 log.warning("pridss-rt: device executor unavailable, frames go through the host: %s", exc)
         self.pipeline = FramePipeline(
             self.pack, self.nets, detector, candidates=int(k), coherence_weight=float(cw), align_cfg=groups["align"],
-            tracking=groups["tracking"], blend_cfg=groups["blend"], host=HostExecutor(self.nets, self.pack, mask),
+            tracking=groups["tracking"], blend_cfg=bcfg, host=HostExecutor(self.nets, self.pack, mask, bcfg),
             device=self.device)
 
     # ---- what it was built with ---------------------------------------------------------------------

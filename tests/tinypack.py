@@ -152,3 +152,38 @@ def edit_manifest(root: Path, fn) -> None:
     data = json.loads(path.read_text())
     fn(data)
     path.write_text(json.dumps(data, indent=2))
+
+
+def add_segmentation(root: Path, region: str = "head", seed: int = 3) -> np.ndarray:
+    """Add a segmentation network (classes background, head, identity, body): logits = conv1x1(image) + B with a
+    fixed spatial prior B (head: an ellipse around the template's face, identity: eyes-to-mouth box, body: the
+    bottom rows), and set defaults.blend_region. Returns B (for hand-computed expectations)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from pridss_rt.pack import sha256_file
+
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    b = np.zeros((1, 4, SIZE, SIZE), np.float32)
+    b[0, 1] = 4.0 * (((xx - 8.0) / 6.0) ** 2 + ((yy - 8.0) / 7.0) ** 2 < 1.0)  # head and hair: most of the crop
+    b[0, 2] = 8.0 * ((xx >= 5) & (xx <= 10) & (yy >= 6) & (yy <= 12))  # eyes, nose, mouth
+    b[0, 3] = 4.0 * (yy >= 14)  # neck, clothes
+    w = (0.5 * np.random.default_rng(seed).standard_normal((4, 3, 1, 1))).astype(np.float32)
+    n = helper.make_node
+    model = _model([n("Conv", ["image", "W"], ["c"]), n("Add", ["c", "B"], ["logits"])],
+                   [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
+                   [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4, SIZE, SIZE])],
+                   {"W": w, "B": b})
+    path = Path(root) / "segmentation.onnx"
+    onnx.save(model, str(path))
+
+    def edit(d):
+        d["networks"]["segmentation"] = {
+            "file": path.name, "sha256": sha256_file(path), "batch": "candidate",
+            "classes": ["background", "head", "identity", "body"],
+            "inputs": [{"name": "image", "shape": ["batch", 3, SIZE, SIZE], "dtype": "float32"}],
+            "outputs": [{"name": "logits", "shape": ["batch", 4, SIZE, SIZE], "dtype": "float32"}]}
+        d["defaults"]["blend_region"] = region
+
+    edit_manifest(root, edit)
+    return b

@@ -35,17 +35,19 @@ class Executor(ABC):
         """P(male) of the original crops at ``positions`` (into the encoded faces)."""
 
     @abstractmethod
-    def synthesize(self, fr: Any, latents: np.ndarray) -> None:
-        """Synthesize every latent (one batch); the images stay with the executor."""
+    def synthesize(self, fr: Any, latents: np.ndarray, owners: list[int]) -> None:
+        """Synthesize every latent (one batch); the images stay with the executor. ``owners[r]``: the position
+        of the face that row ``r`` is a candidate (or the tracked output) of."""
 
     @abstractmethod
     def score(self, fr: Any, n: int, coherence: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """P(male), L2-normalized embeddings and (when ``coherence``) P(composite) of synthesized rows ``0..n-1``."""
 
     @abstractmethod
-    def paste(self, fr: Any, rows: list[int], mats: list[np.ndarray], color_match: bool) -> None:
-        """Blend synthesized row ``rows[j]`` into the frame at face ``j``'s place (``mats[j]``), colour-matched to
-        face ``j``'s original crop when ``color_match``; pixels outside the faces' masks stay bit-identical."""
+    def paste(self, fr: Any, rows: list[int], mats: list[np.ndarray]) -> None:
+        """Blend synthesized row ``rows[j]`` into the frame at face ``j``'s place (``mats[j]``), as the executor's
+        :class:`~pridss_rt.pipeline.config.BlendConfig` says (colour match, region); pixels outside the blend
+        masks stay bit-identical."""
 
     @abstractmethod
     def result(self, fr: Any) -> np.ndarray:

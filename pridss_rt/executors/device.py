@@ -35,6 +35,7 @@ from pridss_rt.backends.trt import cuda
 from pridss_rt.errors import BackendError
 from pridss_rt.executors.base import Executor
 from pridss_rt.pack import ModelPack
+from pridss_rt.pipeline.config import BlendConfig
 from pridss_rt.stages import align, blend
 from pridss_rt.stages.score import p_male_from_output
 
@@ -76,7 +77,8 @@ class DeviceExecutor(Executor):
 
     name = "device"
 
-    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, max_faces: int = 16, native_lib=None):
+    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, blend_cfg: BlendConfig | None = None,
+                 max_faces: int = 16, native_lib=None):
         if nets.backend != "trt" or nets.stream is None:
             raise BackendError("the GPU frame path needs the 'trt' backend")
         from pridss_rt import native
@@ -107,6 +109,10 @@ class DeviceExecutor(Executor):
         # coherence critic output, [n] or [n,1]: only for packs that ship one
         self.h_c = cuda.PinnedBuffer((max_faces * 16, 1), np.float32) if "coherence" in self.io else None
         self.mask = mask
+        cfg = blend_cfg or BlendConfig()
+        self.color_match = cfg.color_match
+        # the head-level blend (segmentation, inpainting) runs on the host executor for now: fits() says no
+        self.head = cfg.region == "head"
         crop = (max_faces, 3, self.S, self.S)
         self.h_gen = cuda.PinnedBuffer(crop, np.float32)  # colour matching: chosen synthesized crops ...
         self.h_orig = cuda.PinnedBuffer(crop, np.float32)  # ... the original crops ...
@@ -122,22 +128,22 @@ class DeviceExecutor(Executor):
 
     def fits(self, faces: int, rows: int) -> bool:
         """Whole batches within the engines' profiles; larger frames go through the host executor."""
-        return (faces <= min(self.max_faces, self.nets["encoder"].max_batch)
+        return (not self.head and faces <= min(self.max_faces, self.nets["encoder"].max_batch)
                 and rows <= min(self.nets["synthesis"].max_batch, 16 * self.max_faces))
 
     def p_male_of_crops(self, slot: _Slot, positions: list[int]) -> np.ndarray:
         n = int(max(positions)) + 1
         return p_male_from_output(self.gender_of_crops(n), self.nets["gender"].spec.options)[positions]
 
-    def synthesize(self, slot: _Slot, latents: np.ndarray) -> None:
+    def synthesize(self, slot: _Slot, latents: np.ndarray, owners: list[int]) -> None:
         self._synthesize(latents)
 
     def score(self, slot: _Slot, n: int, coherence: bool):
         graw, emb, comp = self.score_candidates(n, coherence=coherence)
         return p_male_from_output(graw, self.nets["gender"].spec.options), emb, comp
 
-    def paste(self, slot: _Slot, rows: list[int], mats: list[np.ndarray], color_match: bool) -> None:
-        if color_match:
+    def paste(self, slot: _Slot, rows: list[int], mats: list[np.ndarray]) -> None:
+        if self.color_match:
             self._paste_matched(slot, rows, mats)
         else:
             syn = self.nets["synthesis"]

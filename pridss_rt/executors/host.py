@@ -1,5 +1,10 @@
 """The host executor: frames and crops in numpy arrays, OpenCV warps and paste-back, the networks on whatever
-backend the pack was opened on (ONNX Runtime, or TensorRT sessions fed from host memory)."""
+backend the pack was opened on (ONNX Runtime, or TensorRT sessions fed from host memory).
+
+Blend region ``face``: the chosen crop is pasted through the pack's inner-face mask. Region ``head`` (packs with a
+segmentation network): the crop shown is the new head over the original's background (its own head inpainted
+away), pasted through the union of both heads; the K candidates are scored on that composite, what the frame
+will show."""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ import numpy as np
 from pridss_rt.backends import Networks
 from pridss_rt.executors.base import Executor
 from pridss_rt.pack import ModelPack
+from pridss_rt.pipeline.config import BlendConfig
 from pridss_rt.stages import align, blend, score
 from pridss_rt.stages.encode import encode
+from pridss_rt.stages.segment import head_probability
 from pridss_rt.stages.synthesize import synthesize
 
 
@@ -21,39 +28,66 @@ class HostFrame:
     out: np.ndarray  # the output being built
     crops: np.ndarray | None = None  # network-space crops of the encoded faces
     images: np.ndarray | None = field(default=None, repr=False)  # synthesized rows, network space
+    owners: list[int] = field(default_factory=list)  # face position of each synthesized row
+    head_orig: np.ndarray | None = field(default=None, repr=False)  # region "head": P(head) of the crops
+    background: list[np.ndarray] = field(default_factory=list)  # region "head": each crop without its head
+    head_new: np.ndarray | None = field(default=None, repr=False)  # region "head": P(head) of each row
 
 
 class HostExecutor(Executor):
     name = "host"
 
-    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray):
+    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, blend_cfg: BlendConfig):
         self.nets, self.pack, self.mask = nets, pack, mask
+        self.color_match = blend_cfg.color_match
+        self.head = blend_cfg.region == "head"
 
     def begin(self, frame: np.ndarray) -> HostFrame:
         return HostFrame(frame, frame.copy())
 
     def encode(self, fr: HostFrame, mats):
         fr.crops = align.warp_crops(fr.frame, mats, self.pack.preprocess)
+        if self.head:
+            fr.head_orig = head_probability(self.nets, fr.crops)
+            orig = align.to_uint8(fr.crops, self.pack.preprocess)
+            fr.background = [blend.background_under(orig[j], fr.head_orig[j]) for j in range(len(orig))]
         return encode(self.nets, fr.crops), score.embed(self.nets, fr.crops)
 
     def p_male_of_crops(self, fr: HostFrame, positions):
         return score.p_male(self.nets, fr.crops[positions])
 
-    def synthesize(self, fr: HostFrame, latents):
-        fr.images = synthesize(self.nets, latents)
+    def synthesize(self, fr: HostFrame, latents, owners):
+        fr.images, fr.owners = synthesize(self.nets, latents), list(owners)
+        if self.head:
+            fr.head_new = head_probability(self.nets, fr.images)
+
+    def _shown(self, fr: HostFrame, rows: list[int]) -> np.ndarray:
+        """uint8 BGR crops of synthesized ``rows`` as the frame will show them (colour match, head composite)."""
+        pre = self.pack.preprocess
+        gen = align.to_uint8(fr.images[rows], pre)
+        orig = align.to_uint8(fr.crops, pre) if self.color_match else None
+        out = []
+        for g, r in zip(gen, rows):
+            j = fr.owners[r]
+            if orig is not None:
+                g = blend.color_match(g, orig[j], self.mask)
+            if self.head:
+                g = blend.composite_head(g, fr.background[j], fr.head_new[r])
+            out.append(g)
+        return np.stack(out)
 
     def score(self, fr: HostFrame, n, coherence):
         imgs = fr.images[:n]
+        if self.head:  # score what the frame will show
+            imgs = align.from_uint8(self._shown(fr, list(range(n))), self.pack.preprocess)
         comp = score.p_composite(self.nets, imgs) if coherence else None
         return score.p_male(self.nets, imgs), score.embed(self.nets, imgs), comp
 
-    def paste(self, fr: HostFrame, rows, mats, color_match):
-        pre = self.pack.preprocess
-        gen = align.to_uint8(fr.images[rows], pre)
-        orig = align.to_uint8(fr.crops, pre) if color_match else None
-        for j, m in enumerate(mats):
-            g = blend.color_match(gen[j], orig[j], self.mask) if orig is not None else gen[j]
-            blend.paste(fr.out, g, self.mask, m)
+    def paste(self, fr: HostFrame, rows, mats):
+        shown = self._shown(fr, rows)
+        for j, (g, m) in enumerate(zip(shown, mats)):
+            mask = blend.head_region(fr.head_orig[j], fr.head_new[rows[j]]) if self.head else self.mask
+            blend.paste(fr.out, g, mask, m)
 
     def result(self, fr: HostFrame) -> np.ndarray:
         return fr.out

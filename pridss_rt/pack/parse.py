@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from pridss_rt.errors import PackError
-from pridss_rt.pack.spec import (BATCH_KINDS, DTYPES, GENDER_OUTPUT_KINDS, OPTIONAL_NETWORKS, REQUIRED_NETWORKS,
+from pridss_rt.pack.spec import (BATCH_KINDS, BLEND_REGIONS, DTYPES, HEAD_CLASSES, GENDER_OUTPUT_KINDS, OPTIONAL_NETWORKS, REQUIRED_NETWORKS,
                                  SCHEMA, SCHEMA_VERSIONS, FusionSpec, ModelPack, NetworkSpec, Preprocess, TensorSpec,
                                  is_number, sha256_file, weight_problem)
 
@@ -102,6 +102,11 @@ class PackParser:
             why = weight_problem(defaults.get(key, 0.0))
             if why:
                 raise self.fail(f"defaults.{key}", why)
+        region = defaults.get("blend_region", "face")
+        if region not in BLEND_REGIONS:
+            raise self.fail("defaults.blend_region", f"must be one of {list(BLEND_REGIONS)}, got {region!r}")
+        if region == "head" and "segmentation" not in networks:
+            raise self.fail("defaults.blend_region", "is 'head' but the pack has no 'segmentation' network")
         cw = defaults.get("coherence_weight", 0.0)
         if cw > 0 and "coherence" not in networks:
             raise self.fail("defaults.coherence_weight", f"is {cw:g} but the pack has no 'coherence' network")
@@ -191,6 +196,12 @@ class PackParser:
                 mi = options.setdefault("male_index", 1)
                 if mi not in (0, 1):
                     raise self.fail(f"{fp}.male_index", "must be 0 or 1")
+        if role == "segmentation":
+            classes = options.get("classes")
+            if (not isinstance(classes, list) or len(set(classes)) != len(classes) or not all(isinstance(c, str) for c in classes)
+                    or "head" not in classes):
+                raise self.fail(f"{fp}.classes", f"must list the output channels' class names, 'head' among them "
+                                f"(the head is {' + '.join(HEAD_CLASSES)}), got {classes!r}")
         return NetworkSpec(role, path, sha.lower(), batch, inputs, outputs, options, data_files)
 
     def fusion(self, raw: dict, networks: dict[str, NetworkSpec]) -> FusionSpec:
@@ -245,6 +256,14 @@ class PackParser:
             if len(c.outputs) < 1 or tuple(c.outputs[0].shape[1:]) not in ((), (1,)):
                 raise self.fail("networks.coherence.outputs[0].shape",
                                 f"P(composite) must be [batch] or [batch, 1], got {list(c.outputs[0].shape) if c.outputs else []}")
+        if "segmentation" in nets:
+            sg = nets["segmentation"]
+            n_cls = len(sg.options["classes"])
+            if len(sg.inputs) != 1 or tuple(sg.inputs[0].shape[1:]) != image_shape[1:]:
+                raise self.fail("networks.segmentation.inputs", f"must be one image [batch, 3, {size}, {size}]")
+            if len(sg.outputs) < 1 or tuple(sg.outputs[0].shape[1:]) != (n_cls, size, size):
+                raise self.fail("networks.segmentation.outputs[0].shape",
+                                f"must be per-class logits [batch, {n_cls}, {size}, {size}] (one channel per class)")
         if "fusion" in nets:
             fz = nets["fusion"]
             if len(fz.inputs) != 2 or any(tuple(t.shape[1:]) != tuple(latent.shape[1:]) for t in fz.inputs + fz.outputs[:1]):

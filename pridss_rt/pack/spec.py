@@ -17,7 +17,9 @@ from pridss_rt.pack.files import load_bank, load_mask, load_npy
 SCHEMA = "pridss-rt.pack"
 SCHEMA_VERSIONS = (1,)
 REQUIRED_NETWORKS = ("encoder", "synthesis", "gender", "identity")
-OPTIONAL_NETWORKS = ("fusion", "coherence")
+OPTIONAL_NETWORKS = ("fusion", "coherence", "segmentation")
+BLEND_REGIONS = ("face", "head")  # defaults.blend_region: the inner-face mask, or the head (needs segmentation)
+HEAD_CLASSES = ("head", "identity")  # segmentation classes that make up the re-rendered head
 DTYPES = ("float32", "float16", "int64", "int32", "uint8")
 BATCH_KINDS = ("face", "candidate")
 GENDER_OUTPUT_KINDS = ("probability", "logit", "softmax2")
@@ -164,6 +166,11 @@ class ModelPack:
             return self.networks[role]
         except KeyError:
             raise PackError(f"{self.root / 'pack.json'}: networks: pack has no '{role}' network") from None
+
+    @property
+    def blend_region(self) -> str:
+        """What the blend re-renders: ``face`` (the inner-face mask) or ``head`` (the segmented head and hair)."""
+        return str(self.defaults.get("blend_region", "face"))
 
     @property
     def coherence_weight(self) -> float:

@@ -51,6 +51,9 @@ class TrackingConfig:
 @dataclass(frozen=True)
 class BlendConfig:
     """Stage 7, blend. ``color_match``: shift the synthesized face's mean colour to the original's inside the
-    blend mask (hides seams); the same function on the host and the device executor."""
+    face mask (hides seams); the same function on the host and the device executor. ``region``: ``"face"`` pastes
+    the inner face through the pack's face mask; ``"head"`` (packs with a segmentation network) re-renders the
+    head and hair over the original's background; None: the pack's ``defaults.blend_region``."""
 
     color_match: bool = True
+    region: str | None = None

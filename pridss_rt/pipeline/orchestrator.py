@@ -154,7 +154,8 @@ class FramePipeline:
             ref_idx = np.array([tracks[idx[j]].reference for j in reuse])
             parts.append(fuse(self.nets, self.pack, z[reuse], self.bank.get(ref_idx)))
         latents = np.concatenate(parts)
-        ex.synthesize(state, latents)  # the candidates first, then one row per tracked face: one call
+        owners = [j for n, j in enumerate(need) for _ in refs[n]] + reuse
+        ex.synthesize(state, latents, owners)  # the candidates first, then one row per tracked face: one call
         self.stats["syntheses"] += len(latents)
         n_cand = len(parts[0]) if need else 0
         rows: dict[int, int] = {}
@@ -165,7 +166,7 @@ class FramePipeline:
         else:
             t0 = self._t("synthesize", t0)
         rows.update({j: n_cand + n for n, j in enumerate(reuse)})
-        ex.paste(state, [rows[j] for j in range(len(idx))], mats, self.blend_cfg.color_match)
+        ex.paste(state, [rows[j] for j in range(len(idx))], mats)
         self._record(todo, tracks, results)
         return self._t("blend", t0)
 

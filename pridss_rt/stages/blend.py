@@ -105,3 +105,40 @@ def pixelate(frame: np.ndarray, box: tuple[int, int, int, int] | None = None, bl
         bw, bh = max(1, min(blocks, rw)), max(1, min(blocks, rh))
     small = cv2.resize(region, (bw, bh), interpolation=cv2.INTER_AREA)
     region[...] = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)
+
+
+# ---- head-level blend (packs with a segmentation network, defaults.blend_region = "head") ---------------
+def head_region(head_original: np.ndarray, head_new: np.ndarray, feather: float = 0.04, grow: float = 0.03) -> np.ndarray:
+    """Blend mask (S×S float32 in [0, 1]) of a head-level paste: the union of the original's and the new head
+    (P(head) > 0.5), grown by ``grow`` × crop size and feathered by ``feather`` × crop size; zero on the crop's
+    border row and column, so nothing outside the crop changes."""
+    import cv2
+
+    s = head_original.shape[0]
+    m = ((head_original > 0.5) | (head_new > 0.5)).astype(np.uint8)
+    r = max(1, int(round(grow * s)))
+    m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).astype(np.float32)
+    m = cv2.GaussianBlur(m, (0, 0), sigmaX=max(0.5, feather * s))
+    m[:1, :] = m[-1:, :] = 0
+    m[:, :1] = m[:, -1:] = 0
+    return np.clip(m, 0, 1)
+
+
+def background_under(original_bgr: np.ndarray, head_original: np.ndarray, grow: float = 0.03) -> np.ndarray:
+    """The original crop with its head removed: the head (grown by ``grow`` × crop size) inpainted from the
+    background and body around it (OpenCV Telea). Where the new head is smaller than the old one, this is
+    what shows."""
+    import cv2
+
+    s = original_bgr.shape[0]
+    r = max(1, int(round(grow * s)))
+    m = cv2.dilate((head_original > 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    if m.all():  # nothing left to inpaint from: keep the original
+        return original_bgr.copy()
+    return cv2.inpaint(original_bgr, m, max(3, s // 32), cv2.INPAINT_TELEA)
+
+
+def composite_head(generated_bgr: np.ndarray, background_bgr: np.ndarray, head_new: np.ndarray) -> np.ndarray:
+    """The new head over the original's background: P(head) of the generated crop as alpha (uint8 BGR crops)."""
+    a = np.clip(head_new, 0, 1)[..., None]
+    return (generated_bgr.astype(np.float32) * a + background_bgr.astype(np.float32) * (1 - a) + 0.5).astype(np.uint8)

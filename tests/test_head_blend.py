@@ -1,0 +1,184 @@
+"""The head-level blend (packs with a segmentation network, defaults.blend_region = "head"): the new head over
+the original's background, pasted through the union of both heads; candidates scored on that composite."""
+
+import numpy as np
+import pytest
+import tinypack
+
+from pridss_rt import Anonymizer, BlendConfig, InputError, PackError, load_pack
+from pridss_rt.media import SAMPLE, read_image
+from pridss_rt.stages import blend
+from pridss_rt.stages.segment import head_from_logits
+
+
+@pytest.fixture(scope="module")
+def head_pack(tmp_path_factory):
+    root = tinypack.make_pack(tmp_path_factory.mktemp("packs"))
+    tinypack.add_segmentation(root)
+    return root
+
+
+def test_head_probability_is_the_softmax_mass_of_the_head_classes():
+    logits = np.array([[[[0.0]], [[1.0]], [[2.0]], [[-1.0]]]], np.float32)  # background, head, identity, body
+    e = np.exp([0.0, 1.0, 2.0, -1.0])
+    got = head_from_logits(logits, ["background", "head", "identity", "body"])
+    assert got.shape == (1, 1, 1) and got[0, 0, 0] == pytest.approx((e[1] + e[2]) / e.sum(), rel=1e-6)
+    # class order comes from the pack, not from a convention
+    got = head_from_logits(logits, ["head", "background", "body", "identity"])
+    assert got[0, 0, 0] == pytest.approx((e[0] + e[3]) / e.sum(), rel=1e-6)
+
+
+def test_head_region_background_and_composite_by_hand():
+    s = 32
+    old = np.zeros((s, s), np.float32)
+    old[8:20, 8:20] = 1
+    new = np.zeros((s, s), np.float32)
+    new[12:26, 10:22] = 1
+    m = blend.head_region(old, new)
+    assert m.shape == (s, s) and m.dtype == np.float32
+    assert (m[0] == 0).all() and (m[-1] == 0).all() and (m[:, 0] == 0).all() and (m[:, -1] == 0).all()
+    assert m[14, 14] > 0.99 and m[24, 20] > 0.9  # inside either head
+    assert m[2, 28] < 1e-3  # far from both
+    rng = np.random.default_rng(0)
+    orig = rng.integers(0, 256, (s, s, 3), dtype=np.uint8)
+    bg = blend.background_under(orig, old)
+    grown = np.zeros((s, s), bool)
+    grown[7:21, 7:21] = True  # head grown by 1 px (0.03 x 32)
+    assert (bg[~grown] == orig[~grown]).all()  # inpainting changes only the (grown) old head
+    assert (bg[10:18, 10:18] != orig[10:18, 10:18]).any()
+    gen = np.full((s, s, 3), 200, np.uint8)
+    c = blend.composite_head(gen, bg, new)
+    assert (c[new == 1] == 200).all() and (c[new == 0] == bg[new == 0]).all()
+
+
+def test_pack_checks_the_segmentation_network(tmp_path):
+    root = tinypack.make_pack(tmp_path / "a")
+    tinypack.edit_manifest(root, lambda d: d["defaults"].update(blend_region="head"))
+    with pytest.raises(PackError, match="blend_region: is 'head' but the pack has no 'segmentation' network"):
+        load_pack(root)
+    tinypack.edit_manifest(root, lambda d: d["defaults"].update(blend_region="hair"))
+    with pytest.raises(PackError, match=r"blend_region: must be one of \['face', 'head'\], got 'hair'"):
+        load_pack(root)
+    root = tinypack.make_pack(tmp_path / "b")
+    tinypack.add_segmentation(root)
+    tinypack.edit_manifest(root, lambda d: d["networks"]["segmentation"].update(classes=["background", "face"]))
+    with pytest.raises(PackError, match="segmentation.classes: must list .* 'head' among them"):
+        load_pack(root)
+    tinypack.edit_manifest(root, lambda d: d["networks"]["segmentation"].update(classes=["a", "head", "c"]))
+    with pytest.raises(PackError, match=r"segmentation.outputs\[0\].shape: must be per-class logits \[batch, 3, 16, 16\]"):
+        load_pack(root)
+
+
+def _spy_state(monkeypatch, anon):
+    """Capture the host executor's frame state (crops, synthesized rows) at paste time."""
+    host, seen = anon.pipeline.host, {}
+    real_paste, real_score = host.paste, host.score
+
+    def paste(fr, rows, mats):
+        seen.update(paste=(fr, list(rows), [m.copy() for m in mats]))
+        return real_paste(fr, rows, mats)
+
+    def score_(fr, n, coherence):
+        out = real_score(fr, n, coherence)
+        seen.update(score=(fr, n, out))
+        return out
+
+    monkeypatch.setattr(host, "paste", paste)
+    monkeypatch.setattr(host, "score", score_)
+    return seen
+
+
+def test_head_blend_end_to_end(head_pack, monkeypatch):
+    import cv2
+
+    from pridss_rt.stages import align
+    from pridss_rt.stages.segment import head_probability
+
+    sample = read_image(SAMPLE)
+    with Anonymizer(head_pack, "ort-cpu", threads=1) as head, \
+            Anonymizer(head_pack, "ort-cpu", threads=1, blend=BlendConfig(region="face")) as face:
+        assert head.pipeline.host.head and not face.pipeline.host.head
+        seen = _spy_state(monkeypatch, head)
+        oh, fh = head.process(sample)
+        of, ff = face.process(sample)
+        fr, rows, mats = seen["paste"]
+        h_old = head_probability(head.nets, fr.crops)[0]
+        h_new = head_probability(head.nets, fr.images[rows])[0]
+    assert fh[0].status == ff[0].status == "anonymized"
+    # the blend mask by hand: union of both heads, grown and feathered; outside it, every pixel is the input's
+    mask = blend.head_region(h_old, h_new)
+    inv = align.invert_affine(mats[0])
+    h, w = sample.shape[:2]
+    in_frame = cv2.warpAffine(mask, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    changed = np.any(oh != sample, axis=2)
+    near = cv2.dilate((in_frame > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # 1 px: the warp grid
+    assert changed.sum() > 500 and not (changed & ~near).any()
+    # the head blend reaches where the inner-face blend does not (hair, outline)
+    face_mask = cv2.warpAffine(face.pipeline.host.mask, inv, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    beyond = (in_frame > 0.9) & (face_mask < 0.2)
+    d_head = np.abs(oh.astype(int) - sample.astype(int)).sum(2)[beyond].mean()
+    d_face = np.abs(of.astype(int) - sample.astype(int)).sum(2)[beyond].mean()
+    assert beyond.sum() > 200 and d_head > 3 * d_face + 5, (beyond.sum(), d_head, d_face)
+
+
+def test_candidates_are_scored_on_what_the_frame_shows(head_pack, monkeypatch):
+    # region head: P(male), SIM (and any critic) of each candidate are computed on the composite — the new
+    # head, colour-matched, over the original's background with its head inpainted away — by hand here
+    from pridss_rt.stages import align, score
+    from pridss_rt.stages.segment import head_probability
+
+    sample = read_image(SAMPLE)
+    with Anonymizer(head_pack, "ort-cpu", threads=1) as a:
+        seen = _spy_state(monkeypatch, a)
+        _, faces = a.process(sample)
+        fr, n, (p, e, comp) = seen["score"]
+        pre = a.pack.preprocess
+        raw = fr.images[:n]
+        orig = align.to_uint8(fr.crops, pre)
+        bg = blend.background_under(orig[0], head_probability(a.nets, fr.crops)[0])
+        h_new = head_probability(a.nets, raw)
+        gen = align.to_uint8(raw, pre)
+        mask = a.pipeline.host.mask
+        shown = np.stack([blend.composite_head(blend.color_match(gen[r], orig[0], mask), bg, h_new[r]) for r in range(n)])
+        x = align.from_uint8(shown, pre)
+        np.testing.assert_allclose(p, score.p_male(a.nets, x), atol=1e-6)
+        np.testing.assert_allclose(e, score.embed(a.nets, x), atol=1e-6)
+        assert not np.allclose(score.p_male(a.nets, raw), p, atol=1e-4)  # scoring the raw crops would differ
+        best = int(np.argmin(np.abs(2 * p - 1) - e @ score.embed(a.nets, fr.crops)[0]))
+    assert n == a.candidates and faces[0].status == "anonymized" and comp is None
+    assert faces[0].p_male_after == pytest.approx(float(p[best]), abs=1e-9)
+
+
+def test_device_executor_leaves_the_head_blend_to_the_host(monkeypatch, tmp_path, native_build):
+    # the head-level blend (segmentation, inpainting) runs on the host executor: the device executor says
+    # the frame does not fit, and the frame goes through the host with the same result as an ort-cpu run
+    import sys
+
+    from test_backend_trt_fake import GPU, Memory, fake_engines, install_fake_cuda, make_fake_trt
+    from test_gpu_path_fake import CpuAsCudaLib
+
+    from pridss_rt import native
+
+    lib = CpuAsCudaLib(native.load_native("cpu"))
+    real_load = native.load_native
+    monkeypatch.setattr(native, "load_native", lambda kind="cpu": lib if kind == "cuda" else real_load(kind))
+    mem, calls = Memory(), []
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(mem, calls))
+    install_fake_cuda(monkeypatch, mem, calls)
+    root = tinypack.make_pack(tmp_path / "packs")
+    tinypack.add_segmentation(root)
+    pack, engines, _ = fake_engines(monkeypatch, tmp_path, root, GPU)
+    sample = read_image(SAMPLE)
+    with Anonymizer(pack, "trt", engines_root=engines, threads=1) as g, Anonymizer(pack, "ort-cpu", threads=1) as h:
+        assert g.device is not None and g.device.head and not g.device.fits(1, 1)
+        (og, fg), (oh, fh) = g.process(sample), h.process(sample)
+    assert fg[0].status == fh[0].status == "anonymized" and fg[0].reference == fh[0].reference
+    assert "warp_normalize" not in lib.calls and "paste_back" not in lib.calls
+    assert np.abs(og.astype(int) - oh.astype(int)).max() <= 2
+
+
+def test_head_region_needs_a_segmentation_network(shared_tiny_pack):
+    with pytest.raises(InputError, match="head-level blend needs a pack with a 'segmentation' network"):
+        Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, blend=BlendConfig(region="head"))
+    with pytest.raises(InputError, match="blend region must be one of"):
+        Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, blend=BlendConfig(region="hair"))
