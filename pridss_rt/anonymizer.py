@@ -130,6 +130,8 @@ class Anonymizer:
         if cw > 0 and "coherence" not in self.nets:
             raise InputError(f"coherence_weight {cw:g} needs a pack with a 'coherence' network; pack "
                              f"'{self.pack.name}' has none (pass SearchConfig(coherence_weight=0))")
+        if search.reference_gender not in ("opposite", "random"):
+            raise InputError(f"reference_gender must be 'opposite' or 'random', got {search.reference_gender!r}")
         bcfg: BlendConfig = groups["blend"]
         region = self.pack.blend_region if bcfg.region is None else bcfg.region
         if region not in BLEND_REGIONS:
@@ -154,7 +156,7 @@ class Anonymizer:
         self.pipeline = FramePipeline(
             self.pack, self.nets, detector, candidates=int(k), coherence_weight=float(cw), align_cfg=groups["align"],
             tracking=groups["tracking"], blend_cfg=bcfg, host=HostExecutor(self.nets, self.pack, mask, bcfg),
-            device=self.device)
+            device=self.device, reference_gender=search.reference_gender, seed=int(search.seed))
 
     # ---- what it was built with ---------------------------------------------------------------------
     @property

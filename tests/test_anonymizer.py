@@ -316,3 +316,28 @@ def test_grouped_options_are_checked(shared_tiny_pack):
         Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search={"candidates": 3})
     with pytest.raises(InputError, match="coherence_weight must be a non-negative number, got -1"):
         Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(coherence_weight=-1))
+
+
+def test_reference_gender_random_is_independent_of_the_input(shared_tiny_pack, sample):
+    # "opposite": every search takes references of the other gender than the classifier reads; "random": the
+    # gender is drawn per search from a seeded generator (the same seed draws the same sequence)
+    male = Anonymizer(shared_tiny_pack, "ort-cpu", threads=1).pack.bank()[1]
+
+    def genders(cfg, n=24):
+        with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=cfg, tracking=False) as a:
+            out = []
+            for _ in range(n):
+                f = a.process(sample)[1][0]
+                assert f.status == "anonymized" and f.searched
+                out.append((bool(male[f.reference]), f.p_male_before >= 0.5))
+            return out
+
+    opp = genders(SearchConfig())
+    assert all(ref != orig for ref, orig in opp)
+    rnd = genders(SearchConfig(reference_gender="random", seed=3))
+    drawn = np.array([ref for ref, _ in rnd])
+    assert 0 < drawn.sum() < len(drawn)  # both genders drawn for the same input
+    assert rnd == genders(SearchConfig(reference_gender="random", seed=3))  # seeded: reproducible
+    assert rnd != genders(SearchConfig(reference_gender="random", seed=4))
+    with pytest.raises(InputError, match="reference_gender must be 'opposite' or 'random'"):
+        Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(reference_gender="same"))

@@ -52,7 +52,8 @@ def run_worker(args: dict) -> dict:
     w, h = args["resolution"]
     frame = make_frame(w, h, args["faces"])
     anon = Anonymizer(args["pack"], args["backend"], detector=DetectorConfig(args["detector"], min_face=args["min_face"]),
-                      search=SearchConfig(args["candidates"], args.get("coherence_weight")),
+                      search=SearchConfig(args["candidates"], args.get("coherence_weight"),
+                                          args.get("reference_gender", "opposite"), args.get("seed", 0)),
                       tracking=args.get("track", True), engines_root=args["engines"], threads=args["threads"],
                       networks=args.get("networks"))
     try:
@@ -143,7 +144,7 @@ def main(args) -> int:
     payload = {"resolution": [w, h], "faces": args.faces, "frames": args.frames, "warmup": args.warmup,
                "pack": args.pack, "backend": args.backend, "candidates": args.candidates, "detector": args.detector,
                "min_face": args.min_face, "engines": args.engines, "threads": args.threads,
-               "coherence_weight": args.coherence_weight}
+               "coherence_weight": args.coherence_weight, "reference_gender": args.reference_gender, "seed": args.seed}
     ref = None
     if args.reference and not args.no_reference:
         ref = Path(args.reference)

@@ -15,6 +15,10 @@ def add_runtime_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--candidates", "-k", type=int, default=None, help="K opposite-gender references per face (default: the pack's)")
     q.add_argument("--coherence-weight", type=float, default=None, metavar="W",
                    help="weight of the pack's coherence critic added to PIC (default: the pack's; 0 = PIC alone)")
+    q.add_argument("--reference-gender", default="opposite", choices=["opposite", "random"],
+                   help="gender of the K references: the opposite of the face's (default) or drawn at random per "
+                        "search, independent of the face (--seed)")
+    q.add_argument("--seed", type=int, default=0, help="seed of --reference-gender random (default 0)")
     q.add_argument("--detector", default="mtcnn", metavar="mtcnn|PATH.onnx", help="face detector: mtcnn (default) or a YuNet .onnx file")
     q.add_argument("--min-face", type=int, default=32, help="smallest face to detect, in pixels (default 32)")
     q.add_argument("--engines", metavar="DIR", help="TensorRT engines root")
@@ -27,4 +31,5 @@ def runtime_kwargs(args) -> dict:
 
     return dict(pack=args.pack, backend=args.backend, engines_root=args.engines, threads=args.threads,
                 detector=DetectorConfig(args.detector, min_face=args.min_face),
-                search=SearchConfig(candidates=args.candidates, coherence_weight=args.coherence_weight))
+                search=SearchConfig(candidates=args.candidates, coherence_weight=args.coherence_weight,
+                                    reference_gender=args.reference_gender, seed=args.seed))

@@ -32,10 +32,16 @@ class AlignConfig:
 class SearchConfig:
     """Stages 4-6, fuse and score/select. ``candidates``: K opposite-gender references tried per face.
     ``coherence_weight``: weight of the pack's coherence critic, P(composite), added to PIC (0 = PIC alone;
-    > 0 needs a ``coherence`` network). None: the pack's value."""
+    > 0 needs a ``coherence`` network). None: the pack's value. ``reference_gender``: ``"opposite"`` (the
+    references are of the other gender than the pack's classifier reads) or ``"random"`` (drawn per search
+    with probability 1/2 from a generator seeded by ``seed``, independent of the input: the outputs' genders
+    are then distributed the same for men and women, so an attacker who learns from outputs cannot read the
+    mapping backwards)."""
 
     candidates: int | None = None
     coherence_weight: float | None = None
+    reference_gender: str = "opposite"
+    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -41,13 +41,15 @@ class FramePipeline:
 
     def __init__(self, pack: ModelPack, nets: Networks, detector: Any, *, candidates: int, coherence_weight: float,
                  align_cfg: AlignConfig, tracking: TrackingConfig, blend_cfg: BlendConfig, host: Executor,
-                 device: Executor | None = None):
+                 device: Executor | None = None, reference_gender: str = "opposite", seed: int = 0):
         self.pack, self.nets, self.detector = pack, nets, detector
         self.candidates, self.coherence_weight = candidates, coherence_weight
         self.align_cfg, self.tracking, self.blend_cfg = align_cfg, tracking, blend_cfg
         s = pack.preprocess.crop_size
         self.max_align_error = align_cfg.max_error if align_cfg.max_error is not None else 0.10 * s
         self.host, self.device = host, device
+        self.reference_gender = reference_gender
+        self._draw = np.random.default_rng(seed)  # reference_gender "random": one draw per search
         self.bank = ReferenceBank(pack)
         self.tracker = Tracker()
         self.stats: dict[str, int] = defaultdict(int)
@@ -187,7 +189,8 @@ class FramePipeline:
                     tracks: list[Track]) -> tuple[list[np.ndarray], np.ndarray]:
         """References per searched face and the fused latents of all candidates (face-major). The faces'
         landmarks in their aligned crops let the bank weigh head pose (packs with ``pose_weight``)."""
-        refs = [self.bank.choose(z[j], p0[n], self.candidates, align.transform_points(mats[j], tracks[idx[j]].landmarks))
+        refs = [self.bank.choose(z[j], p0[n], self.candidates, align.transform_points(mats[j], tracks[idx[j]].landmarks),
+                                 want_male=(bool(self._draw.random() < 0.5) if self.reference_gender == "random" else None))
                 for n, j in enumerate(need)]
         orig = np.concatenate([np.repeat(z[j][None], len(r), 0) for j, r in zip(need, refs)])
         return refs, fuse(self.nets, self.pack, orig, self.bank.get(np.concatenate(refs)))

@@ -94,11 +94,14 @@ class ReferenceBank:
         n = min(max(self.pool, k), n_all)
         return np.round(np.linspace(0, n - 1, k)).astype(int) if n > k else np.arange(k)
 
-    def choose(self, z: np.ndarray, p_male: float, k: int, landmarks: np.ndarray | None = None) -> np.ndarray:
+    def choose(self, z: np.ndarray, p_male: float, k: int, landmarks: np.ndarray | None = None,
+               want_male: bool | None = None) -> np.ndarray:
         """Indices of ``k`` opposite-gender references close to latent ``z`` (closest first): the ``k``
         closest, or ``k`` spread evenly over the ranks of the ``reference_pool`` closest. ``landmarks``:
-        the original's 5 points in its aligned crop (pixels), used when the pack weighs head pose."""
-        want_male = bool(p_male < 0.5)
+        the original's 5 points in its aligned crop (pixels), used when the pack weighs head pose.
+        ``want_male``: the references' gender when the caller draws it (``reference_gender="random"``);
+        None = the opposite of ``p_male``'s."""
+        want_male = bool(p_male < 0.5) if want_male is None else bool(want_male)
         pool = self.pool_of(want_male)
         order = np.argsort(-self.scores(z, want_male, landmarks), kind="stable")
         return pool[order[self.pick_ranks(len(pool), k)]]
