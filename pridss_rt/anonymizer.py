@@ -148,14 +148,14 @@ class Anonymizer:
             try:
                 from pridss_rt.executors.device import DeviceExecutor
 
-                self.device = DeviceExecutor(self.nets, self.pack, mask, bcfg)
+                self.device = DeviceExecutor(self.nets, self.pack, mask, bcfg.color_match, bcfg.region)
             except Exception as exc:
                 if device_frames:
                     raise
                 log.warning("pridss-rt: device executor unavailable, frames go through the host: %s", exc)
         self.pipeline = FramePipeline(
             self.pack, self.nets, detector, candidates=int(k), coherence_weight=float(cw), align_cfg=groups["align"],
-            tracking=groups["tracking"], blend_cfg=bcfg, host=HostExecutor(self.nets, self.pack, mask, bcfg),
+            tracking=groups["tracking"], blend_cfg=bcfg, host=HostExecutor(self.nets, self.pack, mask, bcfg.color_match, bcfg.region),
             device=self.device, reference_gender=search.reference_gender, seed=int(search.seed))
 
     # ---- what it was built with ---------------------------------------------------------------------

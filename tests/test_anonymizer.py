@@ -63,7 +63,7 @@ def test_reference_choice_gets_the_faces_landmarks_in_its_crop(shared_tiny_pack,
 
     with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
         seen, choose = [], a.bank.choose
-        a.bank.choose = lambda z, p, k, landmarks=None: seen.append(landmarks) or choose(z, p, k, landmarks)
+        a.bank.choose = lambda z, p, k, landmarks=None, want_male=None: seen.append(landmarks) or choose(z, p, k, landmarks, want_male)
         dets = a.detector.detect(sample)
         _, faces = a.process(sample)
     assert faces[0].status == "anonymized" and len(seen) == 1 and seen[0].shape == (5, 2)

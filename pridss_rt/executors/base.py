@@ -45,9 +45,8 @@ class Executor(ABC):
 
     @abstractmethod
     def paste(self, fr: Any, rows: list[int], mats: list[np.ndarray]) -> None:
-        """Blend synthesized row ``rows[j]`` into the frame at face ``j``'s place (``mats[j]``), as the executor's
-        :class:`~pridss_rt.pipeline.config.BlendConfig` says (colour match, region); pixels outside the blend
-        masks stay bit-identical."""
+        """Blend synthesized row ``rows[j]`` into the frame at face ``j``'s place (``mats[j]``), with the colour match
+        and blend region the executor was built with; pixels outside the blend masks stay bit-identical."""
 
     @abstractmethod
     def result(self, fr: Any) -> np.ndarray:

@@ -35,7 +35,6 @@ from pridss_rt.backends.trt import cuda
 from pridss_rt.errors import BackendError
 from pridss_rt.executors.base import Executor
 from pridss_rt.pack import ModelPack
-from pridss_rt.pipeline.config import BlendConfig
 from pridss_rt.stages import align, blend
 from pridss_rt.stages.score import p_male_from_output
 
@@ -77,7 +76,7 @@ class DeviceExecutor(Executor):
 
     name = "device"
 
-    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, blend_cfg: BlendConfig | None = None,
+    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, color_match: bool = True, region: str = "face",
                  max_faces: int = 16, native_lib=None):
         if nets.backend != "trt" or nets.stream is None:
             raise BackendError("the GPU frame path needs the 'trt' backend")
@@ -109,10 +108,9 @@ class DeviceExecutor(Executor):
         # coherence critic output, [n] or [n,1]: only for packs that ship one
         self.h_c = cuda.PinnedBuffer((max_faces * 16, 1), np.float32) if "coherence" in self.io else None
         self.mask = mask
-        cfg = blend_cfg or BlendConfig()
-        self.color_match = cfg.color_match
+        self.color_match = color_match
         # the head-level blend (segmentation, inpainting) runs on the host executor for now: fits() says no
-        self.head = cfg.region == "head"
+        self.head = region == "head"
         crop = (max_faces, 3, self.S, self.S)
         self.h_gen = cuda.PinnedBuffer(crop, np.float32)  # colour matching: chosen synthesized crops ...
         self.h_orig = cuda.PinnedBuffer(crop, np.float32)  # ... the original crops ...

@@ -15,7 +15,6 @@ import numpy as np
 from pridss_rt.backends import Networks
 from pridss_rt.executors.base import Executor
 from pridss_rt.pack import ModelPack
-from pridss_rt.pipeline.config import BlendConfig
 from pridss_rt.stages import align, blend, score
 from pridss_rt.stages.encode import encode
 from pridss_rt.stages.segment import head_probability
@@ -37,10 +36,10 @@ class HostFrame:
 class HostExecutor(Executor):
     name = "host"
 
-    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, blend_cfg: BlendConfig):
+    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, color_match: bool = True, region: str = "face"):
         self.nets, self.pack, self.mask = nets, pack, mask
-        self.color_match = blend_cfg.color_match
-        self.head = blend_cfg.region == "head"
+        self.color_match = color_match
+        self.head = region == "head"
 
     def begin(self, frame: np.ndarray) -> HostFrame:
         return HostFrame(frame, frame.copy())
