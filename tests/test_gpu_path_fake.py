@@ -26,6 +26,23 @@ class CpuAsCudaLib:
         return self.cpu.pridss_paste_back_cpu(*args[:-1])
 
 
+def fake_device(monkeypatch, tmp_path, pack_dir):
+    """Fake TensorRT + CUDA, the native CPU library standing in for the CUDA one, and fake engines of the pack
+    at ``pack_dir``: returns (pack, engines root, library stand-in)."""
+    import sys
+
+    from test_backend_trt_fake import GPU, Memory, fake_engines, install_fake_cuda, make_fake_trt
+
+    lib = CpuAsCudaLib(native.load_native("cpu"))
+    real_load = native.load_native
+    monkeypatch.setattr(native, "load_native", lambda kind="cpu": lib if kind == "cuda" else real_load(kind))
+    mem, calls = Memory(), []
+    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(mem, calls))
+    install_fake_cuda(monkeypatch, mem, calls)
+    pack, root, _ = fake_engines(monkeypatch, tmp_path, pack_dir, GPU)
+    return pack, root, lib
+
+
 @pytest.fixture
 def gpu_anon(monkeypatch, tmp_path, shared_tiny_pack, native_build, request):
     cpu = native.load_native("cpu")
@@ -98,26 +115,11 @@ def test_gpu_stage_failure_fails_closed(gpu_anon):
 def test_gpu_path_scores_candidates_with_the_coherence_critic(monkeypatch, tmp_path, native_build):
     # a pack with a critic: the device path feeds the synthesized crops to it device-to-device and makes
     # the host path's choice
-    import sys
-
     import tinypack
-    from test_backend_trt_fake import (
-        GPU,
-        Memory,
-        fake_engines,
-        install_fake_cuda,
-        make_fake_trt,
-    )
 
-    lib = CpuAsCudaLib(native.load_native("cpu"))
-    real_load = native.load_native
-    monkeypatch.setattr(native, "load_native", lambda kind="cpu": lib if kind == "cuda" else real_load(kind))
-    mem, calls = Memory(), []
-    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(mem, calls))
-    install_fake_cuda(monkeypatch, mem, calls)
     pack_dir = tinypack.make_pack(tmp_path / "packs")
     tinypack.add_coherence(pack_dir, weight=50.0)
-    pack, root, _ = fake_engines(monkeypatch, tmp_path, pack_dir, GPU)
+    pack, root, lib = fake_device(monkeypatch, tmp_path, pack_dir)
     frame = read_image(SAMPLE)
     with Anonymizer(pack, "trt", engines_root=root, blend=BlendConfig(color_match=False), threads=1) as g, \
             Anonymizer(pack, "ort-cpu", blend=BlendConfig(color_match=False), threads=1) as h:

@@ -152,22 +152,11 @@ def test_candidates_are_scored_on_what_the_frame_shows(head_pack, monkeypatch):
 def test_device_executor_leaves_the_head_blend_to_the_host(monkeypatch, tmp_path, native_build):
     # the head-level blend (segmentation, inpainting) runs on the host executor: the device executor says
     # the frame does not fit, and the frame goes through the host with the same result as an ort-cpu run
-    import sys
+    from test_gpu_path_fake import fake_device
 
-    from test_backend_trt_fake import GPU, Memory, fake_engines, install_fake_cuda, make_fake_trt
-    from test_gpu_path_fake import CpuAsCudaLib
-
-    from pridss_rt import native
-
-    lib = CpuAsCudaLib(native.load_native("cpu"))
-    real_load = native.load_native
-    monkeypatch.setattr(native, "load_native", lambda kind="cpu": lib if kind == "cuda" else real_load(kind))
-    mem, calls = Memory(), []
-    monkeypatch.setitem(sys.modules, "tensorrt", make_fake_trt(mem, calls))
-    install_fake_cuda(monkeypatch, mem, calls)
     root = tinypack.make_pack(tmp_path / "packs")
     tinypack.add_segmentation(root)
-    pack, engines, _ = fake_engines(monkeypatch, tmp_path, root, GPU)
+    pack, engines, lib = fake_device(monkeypatch, tmp_path, root)
     sample = read_image(SAMPLE)
     with Anonymizer(pack, "trt", engines_root=engines, threads=1) as g, Anonymizer(pack, "ort-cpu", threads=1) as h:
         assert g.device is not None and g.device.head and not g.device.fits(1, 1)
