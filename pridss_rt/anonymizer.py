@@ -144,11 +144,16 @@ class Anonymizer:
         detector = make_detector(det.model, min_face_size=det.min_face, threads=threads) \
             if det.model == "mtcnn" else make_detector(det.model)
         mask = blend.face_mask(self.pack)
-        if device_frames or (device_frames is None and self.backend == "trt"):
+        if device_frames and bcfg.region == "head":
+            raise InputError("device_frames=True: the head-level blend (segmentation, inpainting) runs on the host "
+                             "executor only; use BlendConfig(region='face') or device_frames=None")
+        if bcfg.region == "head":  # nothing for a device executor to do: frames stay on the host
+            log.info("pridss-rt: head-level blend: frames go through the host executor")
+        elif device_frames or (device_frames is None and self.backend == "trt"):
             try:
                 from pridss_rt.executors.device import DeviceExecutor
 
-                self.device = DeviceExecutor(self.nets, self.pack, mask, bcfg.color_match, bcfg.region)
+                self.device = DeviceExecutor(self.nets, self.pack, mask, bcfg.color_match)
             except Exception as exc:
                 if device_frames:
                     raise

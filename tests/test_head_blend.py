@@ -150,8 +150,9 @@ def test_candidates_are_scored_on_what_the_frame_shows(head_pack, monkeypatch):
 
 
 def test_device_executor_leaves_the_head_blend_to_the_host(monkeypatch, tmp_path, native_build):
-    # the head-level blend (segmentation, inpainting) runs on the host executor: the device executor says
-    # the frame does not fit, and the frame goes through the host with the same result as an ort-cpu run
+    # the head-level blend (segmentation, inpainting) runs on the host executor: on the trt backend no device
+    # executor is built for it (no frame is uploaded for nothing), and the frame goes through the host with the
+    # same result as an ort-cpu run; asking for device frames with it is a clear error
     from test_gpu_path_fake import fake_device
 
     root = tinypack.make_pack(tmp_path / "packs")
@@ -159,8 +160,12 @@ def test_device_executor_leaves_the_head_blend_to_the_host(monkeypatch, tmp_path
     pack, engines, lib = fake_device(monkeypatch, tmp_path, root)
     sample = read_image(SAMPLE)
     with Anonymizer(pack, "trt", engines_root=engines, threads=1) as g, Anonymizer(pack, "ort-cpu", threads=1) as h:
-        assert g.device is not None and g.device.head and not g.device.fits(1, 1)
+        assert g.backend == "trt" and g.device is None and repr(g).endswith("frames on host>")
         (og, fg), (oh, fh) = g.process(sample), h.process(sample)
+    with Anonymizer(pack, "trt", engines_root=engines, threads=1, blend=BlendConfig(region="face")) as f:
+        assert f.device is not None  # the inner-face blend keeps its device executor
+    with pytest.raises(InputError, match="device_frames=True: the head-level blend .* runs on the host executor only"):
+        Anonymizer(pack, "trt", engines_root=engines, threads=1, device_frames=True)
     assert fg[0].status == fh[0].status == "anonymized" and fg[0].reference == fh[0].reference
     assert "warp_normalize" not in lib.calls and "paste_back" not in lib.calls
     assert np.abs(og.astype(int) - oh.astype(int)).max() <= 2

@@ -47,14 +47,15 @@ def make_frame(width: int, height: int, faces: int, seed: int = 0) -> np.ndarray
 
 def run_worker(args: dict) -> dict:
     """One round of one engine in this process; returns raw timings (ms)."""
-    from pridss_rt.anonymizer import Anonymizer, DetectorConfig, SearchConfig
+    from types import SimpleNamespace
+
+    from pridss_rt.anonymizer import Anonymizer
+    from pridss_rt.cli.options import runtime_kwargs
 
     w, h = args["resolution"]
     frame = make_frame(w, h, args["faces"])
-    anon = Anonymizer(args["pack"], args["backend"], detector=DetectorConfig(args["detector"], min_face=args["min_face"]),
-                      search=SearchConfig(args["candidates"], args.get("coherence_weight"),
-                                          args.get("reference_gender", "opposite"), args.get("seed", 0)),
-                      tracking=args.get("track", True), engines_root=args["engines"], threads=args["threads"],
+    # the payload carries the runtime options under their CLI names: the same Anonymizer as `anonymize` builds
+    anon = Anonymizer(**runtime_kwargs(SimpleNamespace(**args)), tracking=args.get("track", True),
                       networks=args.get("networks"))
     try:
         # candidate search: a fresh track each time

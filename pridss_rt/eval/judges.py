@@ -136,8 +136,7 @@ class Matcher:
 
         if self.ext is None:
             return score.embed(self.nets, align_faces(faces, lms, self.pack.preprocess))
-        v = self.ext.run(align_faces(faces, lms, self.ext.pre)).reshape(len(faces), -1).astype(np.float64)
-        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return score.l2_normalize(self.ext.run(align_faces(faces, lms, self.ext.pre)).reshape(len(faces), -1))
 
 
 class FidExtractor:

@@ -36,7 +36,7 @@ from pridss_rt.errors import BackendError
 from pridss_rt.executors.base import Executor
 from pridss_rt.pack import ModelPack
 from pridss_rt.stages import align, blend
-from pridss_rt.stages.score import p_male_from_output
+from pridss_rt.stages.score import l2_normalize, p_composite_from_output, p_male_from_output
 
 F32 = np.dtype(np.float32)
 
@@ -76,7 +76,7 @@ class DeviceExecutor(Executor):
 
     name = "device"
 
-    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, color_match: bool = True, region: str = "face",
+    def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, color_match: bool = True,
                  max_faces: int = 16, native_lib=None):
         if nets.backend != "trt" or nets.stream is None:
             raise BackendError("the GPU frame path needs the 'trt' backend")
@@ -109,8 +109,6 @@ class DeviceExecutor(Executor):
         self.h_c = cuda.PinnedBuffer((max_faces * 16, 1), np.float32) if "coherence" in self.io else None
         self.mask = mask
         self.color_match = color_match
-        # the head-level blend (segmentation, inpainting) runs on the host executor for now: fits() says no
-        self.head = region == "head"
         crop = (max_faces, 3, self.S, self.S)
         self.h_gen = cuda.PinnedBuffer(crop, np.float32)  # colour matching: chosen synthesized crops ...
         self.h_orig = cuda.PinnedBuffer(crop, np.float32)  # ... the original crops ...
@@ -126,7 +124,7 @@ class DeviceExecutor(Executor):
 
     def fits(self, faces: int, rows: int) -> bool:
         """Whole batches within the engines' profiles; larger frames go through the host executor."""
-        return (not self.head and faces <= min(self.max_faces, self.nets["encoder"].max_batch)
+        return (faces <= min(self.max_faces, self.nets["encoder"].max_batch)
                 and rows <= min(self.nets["synthesis"].max_batch, 16 * self.max_faces))
 
     def p_male_of_crops(self, slot: _Slot, positions: list[int]) -> np.ndarray:
@@ -203,7 +201,7 @@ class DeviceExecutor(Executor):
         lat = self._fetch("encoder", n, self.h_lat)
         emb = self._fetch("identity", n, self.h_emb)
         self.s_main.synchronize()
-        return lat.reshape((n,) + self.pack.latent_shape).copy(), _l2(emb)
+        return lat.reshape((n,) + self.pack.latent_shape).copy(), l2_normalize(emb)
 
     def gender_of_crops(self, n: int) -> np.ndarray:
         """Raw gender output for the ``n`` original crops still in the encoder's input binding."""
@@ -248,7 +246,7 @@ class DeviceExecutor(Executor):
         emb = self._fetch("identity", n, self.h_emb)
         comp = self._fetch("coherence", n, self.h_c) if coherence else None
         self.s_main.synchronize()
-        return gview.copy(), _l2(emb), (None if comp is None else np.clip(comp.reshape(n).astype(np.float64), 0, 1))
+        return gview.copy(), l2_normalize(emb), (None if comp is None else p_composite_from_output(comp))
 
     def _paste_matched(self, slot: _Slot, rows: list[int], mats: list[np.ndarray]) -> None:
         """Colour-match the chosen crops to the originals with the host executor's function, then paste."""
@@ -292,7 +290,3 @@ class DeviceExecutor(Executor):
         self.s_io.close()
         self.slots = None
 
-
-def _l2(v: np.ndarray) -> np.ndarray:
-    v = v.astype(np.float64)
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)

@@ -26,6 +26,7 @@ class HostFrame:
     frame: np.ndarray  # the input (never written)
     out: np.ndarray  # the output being built
     crops: np.ndarray | None = None  # network-space crops of the encoded faces
+    crops_u8: np.ndarray | None = field(default=None, repr=False)  # the same as uint8 BGR (colour match, head)
     images: np.ndarray | None = field(default=None, repr=False)  # synthesized rows, network space
     owners: list[int] = field(default_factory=list)  # face position of each synthesized row
     head_orig: np.ndarray | None = field(default=None, repr=False)  # region "head": P(head) of the crops
@@ -46,10 +47,11 @@ class HostExecutor(Executor):
 
     def encode(self, fr: HostFrame, mats):
         fr.crops = align.warp_crops(fr.frame, mats, self.pack.preprocess)
+        if self.color_match or self.head:
+            fr.crops_u8 = align.to_uint8(fr.crops, self.pack.preprocess)
         if self.head:
             fr.head_orig = head_probability(self.nets, fr.crops)
-            orig = align.to_uint8(fr.crops, self.pack.preprocess)
-            fr.background = [blend.background_under(orig[j], fr.head_orig[j]) for j in range(len(orig))]
+            fr.background = [blend.background_under(o, h) for o, h in zip(fr.crops_u8, fr.head_orig)]
         return encode(self.nets, fr.crops), score.embed(self.nets, fr.crops)
 
     def p_male_of_crops(self, fr: HostFrame, positions):
@@ -62,14 +64,11 @@ class HostExecutor(Executor):
 
     def _shown(self, fr: HostFrame, rows: list[int]) -> np.ndarray:
         """uint8 BGR crops of synthesized ``rows`` as the frame will show them (colour match, head composite)."""
-        pre = self.pack.preprocess
-        gen = align.to_uint8(fr.images[rows], pre)
-        orig = align.to_uint8(fr.crops, pre) if self.color_match else None
         out = []
-        for g, r in zip(gen, rows):
+        for g, r in zip(align.to_uint8(fr.images[rows], self.pack.preprocess), rows):
             j = fr.owners[r]
-            if orig is not None:
-                g = blend.color_match(g, orig[j], self.mask)
+            if self.color_match:
+                g = blend.color_match(g, fr.crops_u8[j], self.mask)
             if self.head:
                 g = blend.composite_head(g, fr.background[j], fr.head_new[r])
             out.append(g)

@@ -49,18 +49,28 @@ def p_male_from_raw(out: np.ndarray, kind: str, male_index: int = 1, apply_softm
     return np.clip(out, 0.0, 1.0)
 
 
-def embed(nets: Networks, images: np.ndarray) -> np.ndarray:
-    """L2-normalized identity embeddings."""
-    e = nets["identity"]
-    v = e.run({e.inputs[0].name: images})[e.outputs[0].name].astype(np.float64)
+def l2_normalize(v: np.ndarray) -> np.ndarray:
+    """Rows of ``v`` (embeddings, [N, D]) scaled to unit length, in float64."""
+    v = np.asarray(v, np.float64)
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
-def p_composite(nets: Networks, images: np.ndarray) -> np.ndarray:
-    """P(composite) per image from the pack's coherence critic (output: probability, [N] or [N, 1])."""
-    c = nets["coherence"]
-    out = np.asarray(c.run({c.inputs[0].name: images})[c.outputs[0].name], np.float64)
+def embed(nets: Networks, images: np.ndarray) -> np.ndarray:
+    """L2-normalized identity embeddings."""
+    e = nets["identity"]
+    return l2_normalize(e.run({e.inputs[0].name: images})[e.outputs[0].name])
+
+
+def p_composite_from_output(out: np.ndarray) -> np.ndarray:
+    """The coherence critic's raw output ([N] or [N, 1] probability) -> P(composite) [N] in [0, 1]."""
+    out = np.asarray(out, np.float64)
     return np.clip(out.reshape(len(out)), 0.0, 1.0)
+
+
+def p_composite(nets: Networks, images: np.ndarray) -> np.ndarray:
+    """P(composite) per image from the pack's coherence critic."""
+    c = nets["coherence"]
+    return p_composite_from_output(c.run({c.inputs[0].name: images})[c.outputs[0].name])
 
 
 def pic(p: np.ndarray, sim: np.ndarray, composite: np.ndarray | None = None, weight: float = 0.0) -> np.ndarray:
