@@ -176,3 +176,98 @@ def test_head_region_needs_a_segmentation_network(shared_tiny_pack):
         Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, blend=BlendConfig(region="head"))
     with pytest.raises(InputError, match="blend region must be one of"):
         Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, blend=BlendConfig(region="hair"))
+
+
+# ---- three-way synthesis (a context input: the original crop without its head, and the hole) ------------------
+@pytest.fixture(scope="module")
+def three_way_pack(tmp_path_factory):
+    root = tinypack.make_pack(tmp_path_factory.mktemp("packs3"))
+    tinypack.add_segmentation(root)
+    tinypack.add_context_synthesis(root)
+    return root
+
+
+def test_head_context_by_hand():
+    crop = np.arange(2 * 7 * 7, dtype=np.float32).reshape(2, 7, 7)[None].repeat(3, 0)[:, 0] / 100.0  # (3, 7, 7)
+    p = np.zeros((7, 7), np.float32)
+    p[3, 3] = 0.9
+    p[0, 6] = 0.4  # below 0.5: not head
+    ctx = blend.head_context(crop, p, grow=1)
+    hole = np.zeros((7, 7), np.float32)
+    hole[2:5, 2:5] = 1  # a square grown by 1 px, as the training's max filter
+    assert ctx.shape == (4, 7, 7) and ctx.dtype == np.float32
+    np.testing.assert_array_equal(ctx[3], hole)
+    np.testing.assert_array_equal(ctx[:3], crop * (1 - hole))
+
+
+def test_three_way_synthesis_gets_each_faces_context_and_needs_no_inpainting(three_way_pack, monkeypatch):
+    import cv2
+
+    from pridss_rt.stages import align, score
+    from pridss_rt.stages.segment import head_probability
+
+    sample = read_image(SAMPLE)
+    with Anonymizer(three_way_pack, "ort-cpu", threads=1) as a:
+        host = a.pipeline.host
+        assert host.head and host.three_way and not host.color_match
+        calls = {}
+        real = blend.background_under
+        monkeypatch.setattr(blend, "background_under", lambda *x, **k: calls.setdefault("telea", real(*x, **k)))
+        seen = _spy_state(monkeypatch, a)
+        out, faces = a.process(sample)
+        fr, n, (p, e, _) = seen["score"]
+        ctx = blend.head_context(fr.crops[0], head_probability(a.nets, fr.crops)[0])
+        np.testing.assert_array_equal(fr.context[0], ctx)
+        # every candidate row is rendered with its face's context: outside the hole the tiny network copies it
+        hole = ctx[3] > 0.5
+        assert 0 < hole.sum() < hole.size and all(o == 0 for o in fr.owners)
+        got = fr.images[:, :, ~hole]
+        np.testing.assert_allclose(got, np.broadcast_to(fr.crops[0][:, ~hole], got.shape), atol=1e-6)
+        # scored on the decoder's own output (no composite over an inpainted background)
+        x = align.from_uint8(align.to_uint8(fr.images[:n], a.pack.preprocess), a.pack.preprocess)
+        np.testing.assert_allclose(p, score.p_male(a.nets, x), atol=1e-6)
+        # outside the union of both heads (grown, feathered) every pixel is the input's
+        frp, prow, mats = seen["paste"]
+        mask = blend.head_region(head_probability(a.nets, frp.crops)[0], frp.head_new[prow[0]])
+    assert "telea" not in calls and faces[0].status == "anonymized"
+    inv = align.invert_affine(mats[0])
+    in_frame = cv2.warpAffine(mask, inv, sample.shape[1::-1], flags=cv2.INTER_LINEAR, borderValue=0)
+    near = cv2.dilate((in_frame > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    changed = np.any(out != sample, axis=2)
+    assert changed.sum() > 100 and not (changed & ~near).any()
+
+
+def test_three_way_synthesis_matches_the_reference_function(three_way_pack):
+    from pridss_rt.backends import open_networks
+    from pridss_rt.stages.synthesize import synthesize
+
+    pack = load_pack(three_way_pack)
+    nets = open_networks(pack, "ort-cpu", threads=1)
+    try:
+        rng = np.random.default_rng(0)
+        z = rng.standard_normal((3, tinypack.LATENT)).astype(np.float32)
+        ctx = rng.random((3, 4, tinypack.SIZE, tinypack.SIZE)).astype(np.float32)
+        ctx[:, 3] = ctx[:, 3] > 0.5
+        np.testing.assert_allclose(synthesize(nets, z, ctx), tinypack.context_synthesis_reference(z, ctx), atol=1e-6)
+        with pytest.raises(InputError, match="context row per latent"):
+            synthesize(nets, z)
+        with pytest.raises(InputError, match="context row per latent"):
+            synthesize(nets, z, ctx[:2])
+    finally:
+        nets.close()
+
+
+def test_pack_checks_the_three_way_synthesis(tmp_path):
+    root = tinypack.make_pack(tmp_path / "p")
+    tinypack.add_segmentation(root, region="face")
+    tinypack.add_context_synthesis(root)
+    with pytest.raises(PackError, match="blend_region"):
+        load_pack(root)
+    tinypack.edit_manifest(root, lambda d: d["defaults"].update(blend_region="head"))
+    load_pack(root)
+
+    def bad(d):
+        d["networks"]["synthesis"]["inputs"][1]["shape"] = ["batch", 3, tinypack.SIZE, tinypack.SIZE]
+    tinypack.edit_manifest(root, bad)
+    with pytest.raises(PackError, match=r"inputs\[1\]"):
+        load_pack(root)

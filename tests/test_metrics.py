@@ -136,3 +136,30 @@ def test_metric_input_errors():
         metrics.eer([], [1.0])
     with pytest.raises(ValueError):
         metrics.feature_stats(np.zeros((1, 3)))
+
+
+def test_boundary_ratio_by_hand():
+    from pridss_rt.eval.metrics import boundary_ratio, changed_band
+
+    rng = np.random.default_rng(0)
+    orig = rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)
+    assert boundary_ratio(orig, orig) is None and not changed_band(orig, orig).any()
+    # a hard-edged square pasted on a smooth ramp adds an edge that was not there: the band along its border
+    yy, xx = np.mgrid[0:40, 0:40]
+    smooth = np.repeat((100 + xx)[..., None], 3, 2).astype(np.uint8)
+    pasted = smooth.copy()
+    pasted[10:30, 10:30] = 200
+    band = changed_band(pasted, smooth, width=2)
+    want = np.zeros((40, 40), bool)
+    want[8:32, 8:32] = True
+    want[12:28, 12:28] = False
+    np.testing.assert_array_equal(band, want)
+    import cv2
+    g = lambda im: (cv2.Sobel(im.mean(-1).astype(np.float32), cv2.CV_32F, 1, 0, ksize=3) ** 2
+                    + cv2.Sobel(im.mean(-1).astype(np.float32), cv2.CV_32F, 0, 1, ksize=3) ** 2)  # noqa: E731
+    r = boundary_ratio(pasted, smooth, width=2)
+    assert r == pytest.approx(g(pasted)[want].mean() / g(smooth)[want].mean(), rel=1e-6) and r > 50
+    # the same change feathered over 8 px has a far smaller ratio
+    a = np.clip(np.minimum.reduce([xx - 6, 33 - xx, yy - 6, 33 - yy]) / 8.0, 0, 1)[..., None]
+    soft = (smooth * (1 - a) + 200 * a + 0.5).astype(np.uint8)
+    assert boundary_ratio(soft, smooth, width=2) < r / 5

@@ -187,3 +187,44 @@ def add_segmentation(root: Path, region: str = "head", seed: int = 3) -> np.ndar
 
     edit_manifest(root, edit)
     return b
+
+
+def add_context_synthesis(root: Path, seed: int = 0) -> None:
+    """Replace the synthesis by a three-way one (inputs latent and context [batch, 4, S, S]):
+    image = hole * reshape(tanh(latent @ Ws)) + (1 - hole) * context[:, :3], hole = context[:, 3:4] — the new
+    head inside the hole, the original's background copied outside it. Needs add_segmentation() (region head)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from pridss_rt.pack import sha256_file
+
+    w = weights(seed)
+    n = helper.make_node
+    model = _model([n("MatMul", ["latent", "Ws"], ["pre"]), n("Tanh", ["pre"], ["act"]),
+                    n("Reshape", ["act", "shape"], ["gen"]),
+                    n("Slice", ["context", "s0", "s3", "ax"], ["bg"]), n("Slice", ["context", "s3", "s4", "ax"], ["hole"]),
+                    n("Mul", ["gen", "hole"], ["a"]), n("Sub", ["one", "hole"], ["keep"]), n("Mul", ["bg", "keep"], ["b"]),
+                    n("Add", ["a", "b"], ["image"])],
+                   [helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", LATENT]),
+                    helper.make_tensor_value_info("context", TensorProto.FLOAT, ["batch", 4, SIZE, SIZE])],
+                   [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
+                   {"Ws": w["Ws"], "shape": np.array([-1, 3, SIZE, SIZE], np.int64), "s0": np.array([0], np.int64),
+                    "s3": np.array([3], np.int64), "s4": np.array([4], np.int64), "ax": np.array([1], np.int64),
+                    "one": np.array(1.0, np.float32)})
+    path = Path(root) / "synthesis_ctx.onnx"
+    onnx.save(model, str(path))
+
+    def edit(d):
+        d["networks"]["synthesis"] = {
+            "file": path.name, "sha256": sha256_file(path), "batch": "candidate",
+            "inputs": [{"name": "latent", "shape": ["batch", LATENT], "dtype": "float32"},
+                       {"name": "context", "shape": ["batch", 4, SIZE, SIZE], "dtype": "float32"}],
+            "outputs": [{"name": "image", "shape": ["batch", 3, SIZE, SIZE], "dtype": "float32"}]}
+
+    edit_manifest(root, edit)
+
+
+def context_synthesis_reference(latent: np.ndarray, context: np.ndarray, seed: int = 0) -> np.ndarray:
+    gen = np.tanh(latent @ weights(seed)["Ws"]).reshape(-1, 3, SIZE, SIZE)
+    hole = context[:, 3:4]
+    return gen * hole + context[:, :3] * (1 - hole)

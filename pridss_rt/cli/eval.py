@@ -38,6 +38,9 @@ def add_parser(sub):
     e.add_argument("--candidates", "-k", type=int, default=None, help="K of the main PriDSS row (default: the pack's)")
     e.add_argument("--coherence-weight", type=float, default=None, metavar="W",
                    help="weight of the pack's coherence critic added to PIC (default: the pack's; 0 = PIC alone)")
+    e.add_argument("--reference-gender", default="opposite", choices=["opposite", "random"],
+                   help="gender of the references of the PriDSS rows: opposite (default) or drawn at random per face "
+                        "with --seed, independent of the input's gender")
     e.add_argument("--ablation", default="1,3,5,10", metavar="K,K,...",
                    help="K values of the candidate ablation (default 1,3,5,10; 'none' to skip)")
     e.add_argument("--baselines", default=",".join(BASELINES), metavar="LIST",
@@ -73,6 +76,10 @@ def add_parser(sub):
     e.add_argument("--min-face", type=int, default=32)
     e.add_argument("--engines", metavar="DIR", help="TensorRT engines root")
     e.add_argument("--threads", type=int, default=None, help="CPU threads for ONNX Runtime")
+    e.add_argument("--save-faces", action="store_true",
+                   help="also write each method's output faces (128 px, BGR uint8), labels, identities and landmarks "
+                        "to OUT/faces/METHOD.npz: the training and test sets of an attacker that learns from "
+                        "anonymized outputs (research/training/train_adaptive.py)")
     e.add_argument("--no-progress", action="store_true")
     return e
 

@@ -62,11 +62,13 @@ def swap_only_pack(pack):
     return pack.with_fusion_mask(np.zeros(pack.latent_shape, np.float32), "zeros: gender swap only")
 
 
-def anonymizer(pack, k: int, detector, nets, coherence_weight: float | None = None):
+def anonymizer(pack, k: int, detector, nets, coherence_weight: float | None = None, reference_gender: str = "opposite",
+               seed: int = 0):
     """An :class:`~pridss_rt.Anonymizer` on shared networks and detector, searching every frame."""
     from pridss_rt.anonymizer import Anonymizer, SearchConfig
 
-    return Anonymizer(pack, detector=detector, search=SearchConfig(candidates=k, coherence_weight=coherence_weight),
+    return Anonymizer(pack, detector=detector, search=SearchConfig(candidates=k, coherence_weight=coherence_weight,
+                                                                   reference_gender=reference_gender, seed=seed),
                       tracking=False, networks=nets)
 
 
@@ -95,7 +97,8 @@ def make_methods(config: EvalConfig, pack, nets, detector, k_main: int) -> tuple
     methods: list[Method] = [Method("original", "original", None, lambda f, d: (f, "original"), fid=False)]
     main_name = f"pridss_k{k_main}"
     methods.append(Method(main_name, f"PriDSS (K={k_main})", k_main,
-                          anon_runner(anonymizer(pack, k_main, detector, nets, config.coherence_weight))))
+                          anon_runner(anonymizer(pack, k_main, detector, nets, config.coherence_weight,
+                                                 config.reference_gender, config.seed))))
     if "swap_only" in config.baselines:
         methods.append(Method("swap_only", f"gender swap only (K={k_main})", k_main,
                               anon_runner(anonymizer(swap_only_pack(pack), k_main, detector, nets))))
@@ -107,7 +110,8 @@ def make_methods(config: EvalConfig, pack, nets, detector, k_main: int) -> tuple
         if k == k_main:
             continue
         methods.append(Method(f"pridss_k{k}", f"PriDSS (K={k})", k,
-                              anon_runner(anonymizer(pack, k, detector, nets, config.coherence_weight))))
+                              anon_runner(anonymizer(pack, k, detector, nets, config.coherence_weight,
+                                                 config.reference_gender, config.seed))))
     if config.fid_methods == "main":
         for m in methods:
             m.fid = m.name == main_name

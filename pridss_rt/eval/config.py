@@ -50,6 +50,7 @@ class EvalConfig:
     backend: str = "auto"
     candidates: int | None = None  # K of the main PriDSS row (None: the pack's)
     coherence_weight: float | None = None  # None: the pack's; 0 = PIC alone
+    reference_gender: str = "opposite"  # opposite | random (SearchConfig.reference_gender; drawn with ``seed``)
     ablation: Sequence[int] | str = DEFAULT_ABLATION  # K values of the candidate ablation
     baselines: Sequence[str] | str = BASELINES
     attacker_gender: str | os.PathLike | None = None  # gender classifier ONNX (None: the pack's own)
@@ -69,6 +70,7 @@ class EvalConfig:
     min_face: int = 32
     engines: str | os.PathLike | None = None  # TensorRT engines root
     threads: int | None = None  # CPU threads for ONNX Runtime
+    save_faces: bool = False  # also write every method's output faces to OUT/faces/<method>.npz (attackers that learn)
 
     def __post_init__(self):
         ab = self.ablation
@@ -87,5 +89,7 @@ class EvalConfig:
         self.extra_attackers = tuple(self.extra_attackers or ())
         if self.attacker_output_kind not in OUTPUT_KINDS:
             raise InputError(f"attacker_output_kind must be one of {list(OUTPUT_KINDS)}, got '{self.attacker_output_kind}'")
+        if self.reference_gender not in ("opposite", "random"):
+            raise InputError(f"reference_gender must be 'opposite' or 'random', got '{self.reference_gender}'")
         if self.fid_methods not in FID_METHODS:
             raise InputError(f"fid_methods must be one of {list(FID_METHODS)}, got '{self.fid_methods}'")

@@ -59,6 +59,33 @@ def plot_curves(path: Path, curves: list[tuple[str, np.ndarray, np.ndarray]], ti
     cv2.imwrite(str(path), img)
 
 
+def plot_histograms(path: Path, groups: list[tuple[str, np.ndarray, np.ndarray]], title: str, bins: int = 20) -> None:
+    """One panel per ``(label, p_men, p_women)``: the share of each gender's P(male) per bin of [0, 1] (men blue,
+    women red), side by side, so before/after shows whether an attacker still separates them."""
+    import cv2
+
+    pw, ph, L, T, B, gap = 220, 160, 40, 34, 40, 16
+    W = L + len(groups) * (pw + gap)
+    img = np.full((T + ph + B, W, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    edges = np.linspace(0, 1, bins + 1)
+    for g, (label, men, women) in enumerate(groups):
+        x0 = L + g * (pw + gap)
+        hs = [np.histogram(np.clip(np.asarray(v, np.float64), 0, 1), edges)[0] / max(len(v), 1) for v in (men, women)]
+        top = max(max(h.max() for h in hs), 1e-6)
+        cv2.rectangle(img, (x0, T), (x0 + pw, T + ph), (0, 0, 0), 1)
+        for h, c, off in ((hs[0], (200, 80, 20), 0), (hs[1], (30, 30, 210), 1)):
+            for b in range(bins):
+                bx = x0 + int(b * pw / bins) + off * (pw // bins // 2)
+                by = T + ph - int(h[b] / top * (ph - 4))
+                cv2.rectangle(img, (bx + 1, by), (bx + pw // bins // 2, T + ph - 1), c, -1)
+        for t in (0.0, 0.5, 1.0):
+            cv2.putText(img, f"{t:.1f}", (x0 + int(t * pw) - 10, T + ph + 14), font, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, label[:28], (x0, T + ph + 32), font, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, title, (L, 20), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), img)
+
+
 def roc_points(genuine: np.ndarray, impostor: np.ndarray, n: int = 300, xmin: float = 1e-4):
     """(FMR, 1 - FNMR) sampled on a log grid of FMR (interpolated like metrics.fnmr_at_fmr)."""
     fmr, fnmr, _ = metrics.det_curve(genuine, impostor)

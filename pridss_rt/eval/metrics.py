@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["roc_auc", "flip_aware_auc", "roc_curve", "det_curve", "eer", "fnmr_at_fmr",
-           "feature_stats", "frechet_distance", "fid_from_features", "FrechetReference", "sqrtm_psd"]
+           "feature_stats", "frechet_distance", "fid_from_features", "FrechetReference", "sqrtm_psd",
+           "changed_band", "boundary_ratio"]
 
 
 def _as_1d(x, name: str) -> np.ndarray:
@@ -192,3 +193,44 @@ def fid_from_features(a, b) -> float:
     value as ``frechet_distance(*feature_stats(a), *feature_stats(b))``, computed via
     :class:`FrechetReference`."""
     return FrechetReference(b).distance(a)
+
+
+# ---- seams --------------------------------------------------------------------------------------------------
+def changed_band(output: np.ndarray, original: np.ndarray, width: int = 3, threshold: int = 8) -> np.ndarray:
+    """(H, W) bool: the band of ``width`` px on both sides of the edge of the region an anonymizer changed
+    (pixels whose summed |output - original| over the channels exceeds ``threshold`` levels, holes filled by a
+    closing of ``width`` px), where a seam would show. Empty when nothing changed."""
+    import cv2
+
+    diff = np.abs(output.astype(np.int32) - original.astype(np.int32)).reshape(*output.shape[:2], -1).sum(-1)
+    changed = (diff > threshold).astype(np.uint8)
+    k = np.ones((2 * width + 1,) * 2, np.uint8)
+    changed = cv2.morphologyEx(changed, cv2.MORPH_CLOSE, k)
+    if not changed.any():
+        return np.zeros(changed.shape, bool)
+    return (cv2.dilate(changed, k) > 0) & ~(cv2.erode(changed, k, borderType=cv2.BORDER_REPLICATE) > 0)
+
+
+def _gradient_energy(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    g = img.astype(np.float32)
+    g = g.mean(-1) if g.ndim == 3 else g
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    return gx * gx + gy * gy
+
+
+def boundary_ratio(output: np.ndarray, original: np.ndarray, width: int = 3, threshold: int = 8) -> float | None:
+    """Seam measure of one anonymized image against its original (uint8, same shape): the mean gradient energy
+    (squared Sobel magnitude of the grey image) of ``output`` in :func:`changed_band` divided by the original's
+    in the same band. 1 = the edge of the changed region is as busy as the original there (no visible seam);
+    > 1 = an added edge (a seam, a halo, a block border); < 1 = the band was smoothed. None when nothing
+    changed or the original's band has no gradient at all."""
+    band = changed_band(output, original, width, threshold)
+    if not band.any():
+        return None
+    e0 = float(_gradient_energy(original)[band].mean())
+    if e0 <= 1e-6:
+        return None
+    return float(_gradient_energy(output)[band].mean()) / e0

@@ -28,7 +28,7 @@ from pridss_rt.eval.data import (
     main_face,
     read_manifest,
 )
-from pridss_rt.eval.figures import make_grid, plot_curves, roc_points
+from pridss_rt.eval.figures import make_grid, plot_curves, plot_histograms, roc_points
 from pridss_rt.eval.judges import FidExtractor, GenderAttacker, Matcher
 from pridss_rt.eval.report import (
     FID_DISABLED_NOTE,
@@ -146,6 +146,7 @@ def _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar):
     grid_tiles: dict[str, list[np.ndarray]] = defaultdict(list)
     orig_feats: list[np.ndarray] = []
     face_records: list[dict] = []
+    saved: dict[str, list[np.ndarray]] = defaultdict(list)  # --save-faces: method -> output faces
     fallback_lm: np.ndarray | None = None
     for start in range(0, n, max(1, cfg.batch)):
         idx = list(range(start, min(n, start + max(1, cfg.batch))))
@@ -182,6 +183,8 @@ def _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar):
                 recs[b]["methods"][m.name] = {"status": st}
             m.seconds += time.perf_counter() - t0
             outs_a = np.stack(outs)
+            if cfg.save_faces:
+                saved[m.name].append(outs_a)
             p = attacker(outs_a, lms)
             m.p.extend(p.tolist())
             for ea in extra_attackers:
@@ -221,8 +224,20 @@ def _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar):
     bar.close()
     labels = np.array([it.male for it in items], np.int64)
     ids = np.array([it.identity for it in items])
+    if cfg.save_faces:
+        _save_faces(Path(cfg.out) / "faces", saved, items, labels, ids, lm_all, detected)
     rows, curves = _metrics(methods, labels, ids, orig_feats, extra_attackers)
     return rows, curves, grid_tiles, face_records, detected
+
+
+def _save_faces(folder: Path, saved, items, labels, ids, lm_all, detected) -> None:
+    """OUT/faces/<method>.npz: ``faces`` (N, 128, 128, 3) uint8 BGR as the attackers see them, ``male``,
+    ``identity``, ``file``, ``landmarks`` (N, 5, 2) in face pixels (NaN where the detector missed) and ``detected``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = np.array([str(it.file) for it in items])
+    for name, chunks in saved.items():
+        np.savez_compressed(folder / f"{name}.npz", faces=np.concatenate(chunks), male=labels, identity=ids,
+                            file=files, landmarks=lm_all.astype(np.float32), detected=detected)
 
 
 def _metrics(methods: list[Method], labels, ids, orig_feats, extra_attackers):
@@ -289,6 +304,14 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
     if roc_verif:
         plot_curves(out_dir / "roc_verification.png", roc_verif, "verification w/ original (legend: EER)",
                     "FMR (log)", "1 - FNMR", logx=True, xmin=1e-4)
+    shown = [m for m in methods if m.alias_of is None]
+    plot_histograms(out_dir / "hist_gender.png", [(m.name, np.asarray(m.p)[labels == 1], np.asarray(m.p)[labels == 0])
+                                                  for m in shown],
+                    "attacker P(male) of men (blue) and women (red), per method")
+    for n_ea, ea in enumerate(judges.extra):
+        plot_histograms(out_dir / f"hist_gender_extra{n_ea}.png",
+                        [(m.name, np.asarray(m.extra_p[ea.name])[labels == 1], np.asarray(m.extra_p[ea.name])[labels == 0])
+                         for m in shown], f"extra attacker {ea.name}: P(male) of men (blue) and women (red)")
     grid_path = None
     if cfg.grid > 0 and grid_tiles:
         cols = [(m.name, grid_tiles[m.name]) for m in methods]
@@ -307,7 +330,7 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
         "fid": main["fid"],
         "restorations": main["restorations"],
         "main_method": main_name,
-        "pack": {"name": pack.name, "version": pack.version, "path": str(pack.root), "candidates": k_main,
+        "pack": {"name": pack.name, "version": pack.version, "path": str(pack.root), "candidates": k_main, "reference_gender": cfg.reference_gender,
                  "backend": nets.backend, "fusion": pack.fusion.type,
                  "coherence_weight": pack.coherence_weight if cfg.coherence_weight is None else cfg.coherence_weight},
         "attacker": judges.attacker.describe,
@@ -327,6 +350,8 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
         "methods": rows,
         "files": {"report_md": "report.md", "roc_gender": "roc_gender.png",
                   "roc_verification": "roc_verification.png" if roc_verif else None,
+                  "hist_gender": "hist_gender.png",
+                  "hist_gender_extra": [f"hist_gender_extra{i}.png" for i in range(len(judges.extra))],
                   "grid": "grid.png" if grid_path else None, "faces": "faces.jsonl"},
         "seconds": round(time.time() - t_start, 1),
     }

@@ -2,9 +2,11 @@
 backend the pack was opened on (ONNX Runtime, or TensorRT sessions fed from host memory).
 
 Blend region ``face``: the chosen crop is pasted through the pack's inner-face mask. Region ``head`` (packs with a
-segmentation network): the crop shown is the new head over the original's background (its own head inpainted
-away), pasted through the union of both heads; the K candidates are scored on that composite, what the frame
-will show."""
+segmentation network): the crop shown is the new head over the original's background, pasted through the union of
+both heads; the K candidates are scored on that crop, what the frame will show. With a three-way synthesis (a
+``context`` input) the network renders the new head over the original's background itself (the original crop with
+its head blanked is its second input) and fills the hole; without one, the original's head is inpainted away
+(OpenCV Telea) and the synthesized head composited over that with its own P(head)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pridss_rt.pack import ModelPack
 from pridss_rt.stages import align, blend, score
 from pridss_rt.stages.encode import encode
 from pridss_rt.stages.segment import head_probability
-from pridss_rt.stages.synthesize import synthesize
+from pridss_rt.stages.synthesize import synthesize, takes_context
 
 
 @dataclass
@@ -31,6 +33,7 @@ class HostFrame:
     owners: list[int] = field(default_factory=list)  # face position of each synthesized row
     head_orig: np.ndarray | None = field(default=None, repr=False)  # region "head": P(head) of the crops
     background: list[np.ndarray] = field(default_factory=list)  # region "head": each crop without its head
+    context: np.ndarray | None = field(default=None, repr=False)  # three-way synthesis: context row per face
     head_new: np.ndarray | None = field(default=None, repr=False)  # region "head": P(head) of each row
 
 
@@ -41,24 +44,31 @@ class HostExecutor(Executor):
         self.nets, self.pack, self.mask = nets, pack, mask
         self.color_match = color_match
         self.head = region == "head"
+        self.three_way = self.head and takes_context(nets)
+        # the three-way synthesis sees the original's surroundings; a mean-colour shift would move its copy of them
+        self.color_match = color_match and not self.three_way
 
     def begin(self, frame: np.ndarray) -> HostFrame:
         return HostFrame(frame, frame.copy())
 
     def encode(self, fr: HostFrame, mats):
         fr.crops = align.warp_crops(fr.frame, mats, self.pack.preprocess)
-        if self.color_match or self.head:
+        if self.color_match or (self.head and not self.three_way):
             fr.crops_u8 = align.to_uint8(fr.crops, self.pack.preprocess)
         if self.head:
             fr.head_orig = head_probability(self.nets, fr.crops)
-            fr.background = [blend.background_under(o, h) for o, h in zip(fr.crops_u8, fr.head_orig)]
+            if self.three_way:
+                fr.context = np.stack([blend.head_context(c, h) for c, h in zip(fr.crops, fr.head_orig)])
+            else:
+                fr.background = [blend.background_under(o, h) for o, h in zip(fr.crops_u8, fr.head_orig)]
         return encode(self.nets, fr.crops), score.embed(self.nets, fr.crops)
 
     def p_male_of_crops(self, fr: HostFrame, positions):
         return score.p_male(self.nets, fr.crops[positions])
 
     def synthesize(self, fr: HostFrame, latents, owners):
-        fr.images, fr.owners = synthesize(self.nets, latents), list(owners)
+        ctx = fr.context[list(owners)] if self.three_way else None
+        fr.images, fr.owners = synthesize(self.nets, latents, ctx), list(owners)
         if self.head:
             fr.head_new = head_probability(self.nets, fr.images)
 
@@ -69,7 +79,7 @@ class HostExecutor(Executor):
             j = fr.owners[r]
             if self.color_match:
                 g = blend.color_match(g, fr.crops_u8[j], self.mask)
-            if self.head:
+            if self.head and not self.three_way:
                 g = blend.composite_head(g, fr.background[j], fr.head_new[r])
             out.append(g)
         return np.stack(out)

@@ -235,8 +235,17 @@ class PackParser:
                 raise self.fail(f"networks.{role}.inputs[0].shape",
                                 f"must be [batch, 3, {size}, {size}] (preprocess.crop_size), got {list(t.shape)}")
         syn = nets["synthesis"]
-        if len(syn.inputs) != 1 or tuple(syn.inputs[0].shape[1:]) != tuple(latent.shape[1:]):
-            raise self.fail("networks.synthesis.inputs", f"must be one latent of shape {list(latent.shape)} (encoder output)")
+        if len(syn.inputs) not in (1, 2) or tuple(syn.inputs[0].shape[1:]) != tuple(latent.shape[1:]):
+            raise self.fail("networks.synthesis.inputs", f"must be a latent of shape {list(latent.shape)} (encoder output), "
+                            f"optionally followed by a context [batch, 4, {size}, {size}]")
+        if len(syn.inputs) == 2:
+            ctx = syn.inputs[1]
+            if tuple(ctx.shape[1:]) != (4, size, size):
+                raise self.fail("networks.synthesis.inputs[1].shape",
+                                f"the context (original crop without its head + hole mask) must be [batch, 4, {size}, {size}], "
+                                f"got {list(ctx.shape)}")
+            if pack.blend_region != "head":
+                raise self.fail("networks.synthesis.inputs", "a synthesis with a context input needs defaults.blend_region = 'head'")
         if tuple(syn.outputs[0].shape[1:]) != image_shape[1:]:
             raise self.fail("networks.synthesis.outputs[0].shape", f"must be [batch, 3, {size}, {size}], got {list(syn.outputs[0].shape)}")
         g = nets["gender"]

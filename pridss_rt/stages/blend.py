@@ -138,6 +138,21 @@ def background_under(original_bgr: np.ndarray, head_original: np.ndarray, grow: 
     return cv2.inpaint(original_bgr, m, max(3, s // 32), cv2.INPAINT_TELEA)
 
 
+HOLE_GROW = 4 / 128  # the original's head is grown by this share of the crop side in the context's hole (4 px at 128)
+
+
+def head_context(crop_net: np.ndarray, head_original: np.ndarray, grow: int | None = None) -> np.ndarray:
+    """Context input of a three-way synthesis: (3, S, S) network-space crop and its (S, S) P(head) ->
+    (4, S, S) float32: the crop with its head (P > 0.5, grown by ``grow`` px, default ``HOLE_GROW`` x S, at least
+    1: a square max filter, as in training) set to 0, and that hole mask as the fourth channel."""
+    import cv2
+
+    if grow is None:
+        grow = max(1, int(round(HOLE_GROW * crop_net.shape[-1])))
+    hole = cv2.dilate((head_original > 0.5).astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)).astype(np.float32)
+    return np.concatenate([crop_net * (1.0 - hole)[None], hole[None]], 0).astype(np.float32)
+
+
 def composite_head(generated_bgr: np.ndarray, background_bgr: np.ndarray, head_new: np.ndarray) -> np.ndarray:
     """The new head over the original's background: P(head) of the generated crop as alpha (uint8 BGR crops)."""
     a = np.clip(head_new, 0, 1)[..., None]

@@ -132,3 +132,46 @@ class Identity(nn.Module):
 
     def forward(self, x):
         return F.normalize(self.bn(self.net.features(x)), dim=1)
+
+
+class CondSynthesis(nn.Module):
+    """Three-way synthesis (issue #21): the pack's decoder, conditioned on the original's background.
+
+    latent [B, 12352] (identity cells from the original, head context + style from the reference) and
+    context [B, 4, 128, 128] = the original crop in network space with its head (grown) set to 0, and the hole
+    mask (1 where the head was) -> image [B,3,128,128] in [-1,1]: the reference's head over the original's
+    background, the hole filled where the new head does not reach. The context branch (a small strided encoder,
+    128 -> 16 px) adds its features at every scale through 1x1 convolutions initialized to zero, so a fresh
+    CondSynthesis with the weights of a Synthesis renders exactly what that Synthesis renders."""
+    def __init__(self, cw=(16, 32, 64, 96)):
+        super().__init__()
+        self.base = Synthesis()
+        c1, c2, c3, c4 = cw
+        self.c128 = nn.Sequential(conv(4, c1), nn.LeakyReLU(0.2), conv(c1, c1), nn.LeakyReLU(0.2))
+        self.c64 = nn.Sequential(conv(c1, c2, 3, 2), nn.LeakyReLU(0.2), conv(c2, c2), nn.LeakyReLU(0.2))
+        self.c32 = nn.Sequential(conv(c2, c3, 3, 2), nn.LeakyReLU(0.2), conv(c3, c3), nn.LeakyReLU(0.2))
+        self.c16 = nn.Sequential(conv(c3, c4, 3, 2), nn.LeakyReLU(0.2), conv(c4, c4), nn.LeakyReLU(0.2))
+        self.j16, self.j32, self.j64, self.j128 = conv(c4, 96, 1), conv(c3, 64, 1), conv(c2, 32, 1), conv(c1, 16, 1)
+        for j in (self.j16, self.j32, self.j64, self.j128):
+            nn.init.zeros_(j.weight); nn.init.zeros_(j.bias)
+
+    def forward(self, z, context):
+        b = self.base
+        f128 = self.c128(context); f64 = self.c64(f128); f32 = self.c32(f64); f16 = self.c16(f32)
+        m = z[:, :LAT_C * GRID * GRID].reshape(-1, LAT_C, GRID, GRID)
+        s = z[:, LAT_C * GRID * GRID:]
+        h = F.leaky_relu(b.inp(m), 0.2) + self.j16(f16)
+        h = b.r16c(b.r16b(b.r16a(h, s), s), s)
+        h = F.leaky_relu(b.u32(F.interpolate(h, scale_factor=2.0, mode='nearest')), 0.2) + self.j32(f32)
+        h = b.r32(h, s)
+        h = F.leaky_relu(b.u64(F.interpolate(h, scale_factor=2.0, mode='nearest')), 0.2) + self.j64(f64)
+        h = b.r64(h, s)
+        h = F.leaky_relu(b.u128(F.interpolate(h, scale_factor=2.0, mode='nearest')), 0.2) + self.j128(f128)
+        return torch.tanh(b.out(h))
+
+
+def head_context(x, p_head, grow=4):
+    """The context input of CondSynthesis: x [B,3,H,W] network space, p_head [B,1,H,W] P(head) -> [B,4,H,W]
+    (x with the head grown by ``grow`` px set to 0, and that hole mask). Mirrors pridss_rt.stages.blend.head_context."""
+    hole = F.max_pool2d((p_head > 0.5).float(), 2 * grow + 1, 1, grow)
+    return torch.cat([x * (1 - hole), hole], 1)
