@@ -245,7 +245,7 @@ def test_programmatic_api_equals_the_cli(shared_tiny_pack, face_manifest, fake_f
     cli = json.loads((eval_run / "report.json").read_text())
     assert _without_timings(rep) == _without_timings(cli)
     assert rep["main_method"] == "pridss_k3" and rep.main == rep["methods"]["pridss_k3"]
-    assert set(rep.paths) == {"report_json", "report_md", "roc_gender", "roc_verification", "grid", "faces"}
+    assert set(rep.paths) == {"report_json", "report_md", "roc_gender", "roc_verification", "hist_gender", "grid", "faces"}
     assert all(p.parent == out and p.is_file() for p in rep.paths.values())
     assert (out / "faces.jsonl").read_text() == (eval_run / "faces.jsonl").read_text()
     assert (out / "grid.png").read_bytes() == (eval_run / "grid.png").read_bytes()
@@ -268,3 +268,29 @@ def test_eval_config_defaults_match_the_cli():
         EvalConfig(data="m.csv", out="o", baselines="sharpen")
     with pytest.raises(InputError, match="integers"):
         EvalConfig(data="m.csv", out="o", ablation="1,x")
+
+
+def test_eval_saves_faces_histograms_and_seam_ratio(shared_tiny_pack, face_manifest, fake_fid, tmp_path):
+    # --save-faces writes what every attacker saw; the seam ratio of each method is the hand-computed median
+    from pridss_rt.eval.metrics import boundary_ratio
+
+    out = tmp_path / "ev"
+    rc = main(["eval", "--data", str(face_manifest), "--pack", str(shared_tiny_pack), "--backend", "ort-cpu",
+               "--threads", "1", "--out", str(out), "--fid-model", str(fake_fid), "--ablation", "none",
+               "--baselines", "blur", "--no-progress", "--grid", "0", "--save-faces", "--reference-gender", "random",
+               "--seed", "4"])
+    assert rc == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["pack"]["reference_gender"] == "random"
+    faces = {m: np.load(out / "faces" / f"{m}.npz", allow_pickle=False) for m in ("original", "pridss_k3", "blur")}
+    for d in faces.values():
+        assert d["faces"].shape == (6, 128, 128, 3) and d["faces"].dtype == np.uint8
+        assert d["male"].tolist() == faces["original"]["male"].tolist() and d["detected"].all()
+    for m in ("pridss_k3", "blur"):
+        r = [boundary_ratio(a, b) for a, b in zip(faces[m]["faces"], faces["original"]["faces"])]
+        r = [v for v in r if v is not None]
+        got = rep["methods"][m]["boundary_ratio"]
+        assert got["faces"] == len(r) and got["median"] == pytest.approx(float(np.median(r)), abs=1e-5)
+    assert rep["methods"]["original"]["boundary_ratio"] is None
+    assert rep["methods"]["blur"]["boundary_ratio"]["median"] < 1.0  # a blur smooths the band it covers
+    assert (out / "hist_gender.png").stat().st_size > 0 and "hist_gender.png" in (out / "report.md").read_text()

@@ -183,6 +183,10 @@ def _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar):
                 recs[b]["methods"][m.name] = {"status": st}
             m.seconds += time.perf_counter() - t0
             outs_a = np.stack(outs)
+            if m.name == "original":
+                orig_outs = outs_a
+            else:
+                m.boundary.extend(metrics.boundary_ratio(o, r) for o, r in zip(outs_a, orig_outs))
             if cfg.save_faces:
                 saved[m.name].append(outs_a)
             p = attacker(outs_a, lms)
@@ -232,12 +236,20 @@ def _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar):
 
 def _save_faces(folder: Path, saved, items, labels, ids, lm_all, detected) -> None:
     """OUT/faces/<method>.npz: ``faces`` (N, 128, 128, 3) uint8 BGR as the attackers see them, ``male``,
-    ``identity``, ``file``, ``landmarks`` (N, 5, 2) in face pixels (NaN where the detector missed) and ``detected``."""
+    ``identity``, ``files``, ``landmarks`` (N, 5, 2) in face pixels (NaN where the detector missed) and ``detected``."""
     folder.mkdir(parents=True, exist_ok=True)
     files = np.array([str(it.file) for it in items])
     for name, chunks in saved.items():
         np.savez_compressed(folder / f"{name}.npz", faces=np.concatenate(chunks), male=labels, identity=ids,
-                            file=files, landmarks=lm_all.astype(np.float32), detected=detected)
+                            files=files, landmarks=lm_all.astype(np.float32), detected=detected)
+
+
+def _boundary_summary(ratios) -> dict | None:
+    """Median (and 90th percentile) of metrics.boundary_ratio over the faces an output changed."""
+    r = np.array([v for v in ratios if v is not None], np.float64)
+    if not len(r):
+        return None
+    return {"median": num(np.median(r)), "p90": num(np.percentile(r, 90)), "faces": int(len(r))}
 
 
 def _metrics(methods: list[Method], labels, ids, orig_feats, extra_attackers):
@@ -267,6 +279,7 @@ def _metrics(methods: list[Method], labels, ids, orig_feats, extra_attackers):
             "genuine_pairs": int(len(gen)), "impostor_pairs": int(len(imp)),
             "eer": None, "fnmr_at_fmr_0_1": None, "mean_genuine_similarity": num(gen.mean()) if len(gen) else None,
             "fid": None, "status": dict(m.status),
+            "boundary_ratio": _boundary_summary(m.boundary) if m.name != "original" else None,
             "ms_per_face": round(1000.0 * m.seconds / max(n, 1), 1),
         }
         if extra_attackers:
@@ -351,7 +364,7 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
         "files": {"report_md": "report.md", "roc_gender": "roc_gender.png",
                   "roc_verification": "roc_verification.png" if roc_verif else None,
                   "hist_gender": "hist_gender.png",
-                  "hist_gender_extra": [f"hist_gender_extra{i}.png" for i in range(len(judges.extra))],
+                  **{f"hist_gender_extra{i}": f"hist_gender_extra{i}.png" for i in range(len(judges.extra))},
                   "grid": "grid.png" if grid_path else None, "faces": "faces.jsonl"},
         "seconds": round(time.time() - t_start, 1),
     }

@@ -89,8 +89,9 @@ class Report(Mapping):
 
     @property
     def paths(self) -> dict[str, Path]:
-        """The files of the run (``report_json``, ``report_md``, ``roc_gender``, ``roc_verification``, ``grid``,
-        ``faces``) under :attr:`out_dir`; entries the run did not write are left out."""
+        """The files of the run (``report_json``, ``report_md``, ``roc_gender``, ``roc_verification``,
+        ``hist_gender``, ``hist_gender_extra<i>``, ``grid``, ``faces``) under :attr:`out_dir`; entries the run did not
+        write are left out."""
         if self.out_dir is None:
             return {}
         files = {"report_json": "report.json", **self.data.get("files", {})}
@@ -140,15 +141,16 @@ def render_markdown(rep: Mapping) -> str:
         f"Matcher: **{mat['source']}** — {mat.get('path') or mat.get('network')}. {mat['note']}.",
         f"FID: {rep['fid_model']['note']}.",
         "",
-        "| method | gender AUC ↓0.5 | flip-aware AUC | EER ↓ | FNMR@FMR=0.1 ↓ | FID ↓ | AUC after D | after I | after A | anonymized / pixelated / missed |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| method | gender AUC ↓0.5 | flip-aware AUC | EER ↓ | FNMR@FMR=0.1 ↓ | FID ↓ | seam ratio →1 | AUC after D | after I | after A | anonymized / pixelated / missed |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         st = r["status"]
         counts = "—" if name == "original" else \
             f"{st.get('anonymized', st.get('blurred', 0))} / {st.get('pixelated', 0)} / {st.get('missed', 0)}"
         lines.append(f"| {r['label']} | {fmt(r['gender_auc'])} | {fmt(r['gender_auc_flip_aware'])} | {fmt(r['eer'])} | "
-                     f"{fmt(r['fnmr_at_fmr_0_1'])} | {fmt(r['fid'], 1)} | {fmt(r['restorations']['denoise'])} | "
+                     f"{fmt(r['fnmr_at_fmr_0_1'])} | {fmt(r['fid'], 1)} | "
+                     f"{fmt((r.get('boundary_ratio') or {}).get('median'), 2)} | {fmt(r['restorations']['denoise'])} | "
                      f"{fmt(r['restorations']['inpaint'])} | {fmt(r['restorations']['autoencoder'])} | {counts} |")
     extra = rep.get("extra_attackers") or {}
     for name, d in extra.items():
@@ -163,9 +165,12 @@ def render_markdown(rep: Mapping) -> str:
         "",
         "The `original` row: gender AUC of the untouched faces; EER/FNMR of original-vs-original pairs "
         "(different images of one identity). K ablation: the PriDSS rows with other K; the main row is "
-        f"K={rep['pack']['candidates']}. Gender AUC: 0.5 = chance, below 0.5 = gender flipped.",
+        f"K={rep['pack']['candidates']}. Gender AUC: 0.5 = chance, below 0.5 = gender flipped. Seam ratio: median over "
+        "faces of the gradient energy in a 3-px band on both sides of the edge of the changed region, against the "
+        "original's in the same band (1 = no added edge; > 1 a seam, halo or block border; < 1 a smoothed band).",
         "",
         "![gender ROC](roc_gender.png)",
+        "![P(male) histograms](hist_gender.png)",
     ]
     if rep["files"].get("roc_verification"):
         lines.append("![verification ROC](roc_verification.png)")
