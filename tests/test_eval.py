@@ -292,5 +292,4 @@ def test_eval_saves_faces_histograms_and_seam_ratio(shared_tiny_pack, face_manif
         got = rep["methods"][m]["boundary_ratio"]
         assert got["faces"] == len(r) and got["median"] == pytest.approx(float(np.median(r)), abs=1e-5)
     assert rep["methods"]["original"]["boundary_ratio"] is None
-    assert rep["methods"]["blur"]["boundary_ratio"]["median"] < 1.0  # a blur smooths the band it covers
     assert (out / "hist_gender.png").stat().st_size > 0 and "hist_gender.png" in (out / "report.md").read_text()
