@@ -142,6 +142,62 @@ def test_fusion_batched_equals_ported_original(small):
         pridss_sources(original_parts=["nose"])  # StyleFusion has no nose part
 
 
+#: head-level design (issue #21 item 4), written here from the design, not read from stylefusion.py: background and
+#: clothes from the original, hair and skin from the reference, eyes and mouth from the original
+HEAD_LEVEL_TABLE = {"bg": "original", "clothes": "original", "bg_clothes": "original", "eyes": "original",
+                    "mouth": "original", "skin_mouth": "original", "face": "original", "skin": "reference",
+                    "hair": "reference", "bg_hair_clothes": "reference", "all": "reference"}
+
+
+@pytest.mark.parametrize("keep_nose", [False, True])
+def test_head_level_routing_per_segment(keep_nose):
+    """Random weights: every code each FusionNet receives is s_orig or s_ref as the table says (bit-exact), and a
+    node's output stays bit-identical when one latent is perturbed iff no part under it comes from that latent."""
+    from export.official.stylefusion import FFHQ_TREE
+
+    table = dict(HEAD_LEVEL_TABLE, **({"skin": "original"} if keep_nose else {}))
+    src = pridss_sources(keep_nose=keep_nose, head_level=True)
+    assert src == table
+    torch.manual_seed(0)
+    lay = s_layout(fx.SMALL.gen_size, channels=fx.SMALL.channels)
+    sf = StyleFusionS({n: FusionNet(size=fx.SMALL.fusion_size).eval() for n in FFHQ_TREE}, lay, src).eval()
+    seen = {}
+
+    def hook(name):
+        def record(module, args, out):
+            a, b, code, _ = args
+            c1, c2 = FFHQ_TREE[name]
+            seen.update({name: code, f"{name}.out": out})
+            seen.update({c: x for c, x in ((c1, a), (c2, b)) if c not in FFHQ_TREE})  # leaves: the raw code
+        return record
+
+    for n, net in sf.nets.items():
+        net.register_forward_hook(hook(n))
+
+    def run(a, b):
+        seen.clear()
+        out = sf(a, b)
+        assert torch.equal(out, seen["all.out"])
+        return dict(seen)
+
+    s_o, s_r = torch.randn(2, lay.size), torch.randn(2, lay.size)
+    delta = 0.5 + torch.rand(2, lay.size)  # non-zero everywhere
+    base, pert_o, pert_r = run(s_o, s_r), run(s_o + delta, s_r), run(s_o, s_r + delta)
+    for part, where in table.items():  # each of the 11 codes, as the nets received it
+        assert torch.equal(base[part], s_o if where == "original" else s_r), part
+
+    def under(n):
+        return {n}.union(*(under(c) for c in FFHQ_TREE[n])) if n in FFHQ_TREE else {n}
+
+    for n in FFHQ_TREE:  # each node's blended output
+        srcs = {table[p] for p in under(n)}
+        for pert, latent in ((pert_o, "original"), (pert_r, "reference")):
+            assert torch.equal(pert[f"{n}.out"], base[f"{n}.out"]) == (latent not in srcs), (n, latent)
+    assert (sf(s_o, s_r) - sf.forward_original(s_o, s_r)).abs().max() < 1e-5  # the ported original routes alike
+    with pytest.raises(ValueError, match="exclusive"):
+        pridss_sources(head_level=True, original_parts=["eyes"])
+
+
 def test_fusion_net_rejects_bad_width():
     with pytest.raises(ValueError, match="cannot blend"):
         StyleFusionS({n: FusionNet(size=64) for n in ("all", "face", "skin_mouth", "bg_hair_clothes", "bg_clothes")},

@@ -45,10 +45,19 @@ FFHQ_PARTS = ("all", "face", "skin_mouth", "mouth", "skin", "eyes", "bg_hair_clo
 PRIDSS_ORIGINAL_PARTS = ("eyes", "mouth", "skin_mouth", "face")
 #: with keep_nose=True, skin is taken from the original too (StyleFusion has no nose leaf)
 NOSE_PARTS = ("skin",)
+#: head-level re-render (head_level=True): background and clothes from the original too, i.e. the leaves bg and
+#: clothes and their node's code bg_clothes (for FFHQ StyleFusion's swap(background) sets only bg; clothes has
+#: no swap of its own). Hair (with bg_hair_clothes, as swap(hair) does), skin and the global code (all) stay
+#: the reference's. The runtime pastes the result at head level (docs/official.md, "Head-level routing").
+HEAD_LEVEL_ORIGINAL_PARTS = PRIDSS_ORIGINAL_PARTS + ("bg", "clothes", "bg_clothes")
 
 
-def pridss_sources(keep_nose: bool = False, original_parts=None) -> dict[str, str]:
-    orig = set(PRIDSS_ORIGINAL_PARTS if original_parts is None else original_parts)
+def pridss_sources(keep_nose: bool = False, original_parts=None, head_level: bool = False) -> dict[str, str]:
+    if head_level and original_parts is not None:
+        raise ValueError("head_level=True and original_parts are exclusive")
+    if original_parts is None:
+        original_parts = HEAD_LEVEL_ORIGINAL_PARTS if head_level else PRIDSS_ORIGINAL_PARTS
+    orig = set(original_parts)
     if keep_nose:
         orig |= set(NOSE_PARTS)
     unknown = orig - set(FFHQ_PARTS)
