@@ -49,7 +49,7 @@ def test_folder_without_manifest(tmp_path):
     (lambda d: d["networks"]["encoder"].update(file="gone.onnx"), r"networks\.encoder\.file: file not found"),
     (lambda d: d["networks"]["encoder"]["inputs"][0].update(dtype="float64"), r"inputs\[0\]\.dtype: unsupported dtype"),
     (lambda d: d["networks"]["encoder"]["inputs"][0].update(shape=[1, 3, 16, 16]), r"first dim must be the symbolic batch"),
-    (lambda d: d["networks"]["synthesis"]["inputs"][0].update(shape=["batch", 31]), r"networks\.synthesis\.inputs: must be one latent"),
+    (lambda d: d["networks"]["synthesis"]["inputs"][0].update(shape=["batch", 31]), r"networks\.synthesis\.inputs: must be a latent of shape"),
     (lambda d: d["networks"]["gender"]["inputs"][0].update(shape=["batch", 3, 32, 32]), r"networks\.gender\.inputs\[0\]\.shape"),
     (lambda d: d["networks"]["gender"].update(output_kind="odds"), r"networks\.gender\.output_kind"),
     (lambda d: d["preprocess"].update(template=[[1, 2]]), r"preprocess\.template: must be 5"),
