@@ -122,8 +122,34 @@ def test_bank_with_pickled_objects_is_refused(tiny_pack):
         np.savez(p, latents=np.array([{"x": 1}], dtype=object), male=np.array([1], np.uint8))
 
     _rewrite(tiny_pack, "bank.npz", write, "bank")
-    with pytest.raises(PackError, match=r"needs pickle or is malformed"):
+    with pytest.raises(PackError, match=r"bank\.npz: cannot read bank .*needs pickle to load, which pridss-rt never does") as e:
         load_pack(tiny_pack)
+    assert "allow_pickle" not in str(e.value)  # numpy's advice to load it unsafely is not passed on
+
+
+def _truncate(p):
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+
+
+def _break_crc(p):
+    data = bytearray(p.read_bytes())
+    data[300] ^= 0xFF  # inside the first member's array data (stored archive): its CRC no longer matches
+    p.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _break_crc, lambda p: p.write_bytes(np.random.default_rng(0).bytes(4096))],
+                         ids=["truncated", "crc", "random-bytes"])
+def test_damaged_bank_is_a_clear_pack_error(tiny_pack, damage):
+    # zipfile.BadZipFile, EOFError and numpy's pickle advice all become one PackError naming the file
+    def write(p):
+        np.savez(p, latents=np.zeros((2, LATENT), np.float32), male=np.array([1, 0], np.uint8))
+        damage(p)
+
+    _rewrite(tiny_pack, "bank.npz", write, "bank")
+    with pytest.raises(PackError, match=r"bank\.npz: cannot read bank \(not a valid \.npz archive") as e:
+        load_pack(tiny_pack).bank()
+    assert "allow_pickle" not in str(e.value)
 
 
 def test_mask_shape_and_range(tiny_pack):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,16 @@ from pridss_rt.errors import PackError
 def load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
-    except ValueError as exc:  # object arrays need pickle: refused
-        raise PackError(f"{path}: refusing to load (needs pickle or is malformed): {exc}") from None
+    except (ValueError, EOFError) as exc:  # object arrays need pickle (refused), or not a .npy at all
+        raise PackError(f"{path}: not a readable .npy array (pickled, truncated or not an array): {_why(exc)}") from None
     except OSError as exc:
         raise PackError(f"{path}: cannot read: {exc}") from None
+
+
+def _why(exc: Exception) -> str:
+    """numpy's error text without its advice to load with allow_pickle=True (never done here)."""
+    text = str(exc)
+    return "the file needs pickle to load, which pridss-rt never does" if "allow_pickle" in text else text
 
 
 def load_mask(path: Path, latent_shape: tuple[int, ...]) -> np.ndarray:
@@ -48,8 +55,9 @@ def load_bank(path: Path, latent_shape: tuple[int, ...]) -> tuple[np.ndarray, np
             scale = z["scale"] if "scale" in keys else None
     except PackError:
         raise
-    except (ValueError, OSError) as exc:
-        raise PackError(f"{path}: cannot read bank (needs pickle or is malformed): {exc}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # BadZipFile: truncated or CRC-broken archive
+        raise PackError(f"{path}: cannot read bank (not a valid .npz archive: truncated, corrupted or pickled): "
+                        f"{_why(exc)}") from None
     if latents.dtype not in (np.float32, np.float16, np.int8):
         raise PackError(f"{path}: latents: dtype must be float32, float16 or int8, got {latents.dtype}")
     if latents.ndim < 2 or tuple(latents.shape[1:]) != latent_shape:
