@@ -341,3 +341,29 @@ def test_reference_gender_random_is_independent_of_the_input(shared_tiny_pack, s
     assert rnd != genders(SearchConfig(reference_gender="random", seed=4))
     with pytest.raises(InputError, match="reference_gender must be 'opposite' or 'random'"):
         Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(reference_gender="same"))
+
+
+@pytest.mark.parametrize("where", ["synthesis", "scores"])
+def test_non_finite_network_output_fails_closed(shared_tiny_pack, sample, where, monkeypatch):
+    # a NaN from the synthesis (or in the candidates' scores) is a failure: the face is pixelated, the status
+    # says why, and the JSON record is valid JSON
+    import json
+
+    from pridss_rt.executors import host as host_mod
+
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
+        if where == "synthesis":
+            real = host_mod.synthesize
+            monkeypatch.setattr(host_mod, "synthesize", lambda *x, **k: real(*x, **k) * np.float32("nan"))
+        else:
+            real_score = a.pipeline.host.score
+            monkeypatch.setattr(a.pipeline.host, "score",
+                                lambda *x: (np.full_like(real_score(*x)[0], np.nan),) + tuple(real_score(*x)[1:]))
+        out, faces = a.process(sample)
+    assert faces[0].status == "pixelated" and "non-finite network output" in faces[0].reason
+    want = sample.copy()
+    pixelate(want, expand_box(np.array(faces[0].box), sample.shape))
+    assert (out == want).all()
+    faces[0].p_male_after = float("nan")
+    rec = json.dumps(faces[0].to_json(), allow_nan=False)
+    assert json.loads(rec)["p_male_after"] is None

@@ -42,7 +42,7 @@ class JsonLog:
     def write(self, source: str, frame: int | None, faces) -> None:
         if self.f:
             rec = {"source": source, "frame": frame, "faces": [f.to_json() for f in faces]}
-            self.f.write(json.dumps(rec) + "\n")
+            self.f.write(json.dumps(rec, allow_nan=False) + "\n")  # always valid JSON (to_json: NaN -> null)
 
     def close(self) -> None:
         if self.f:

@@ -69,6 +69,8 @@ class HostExecutor(Executor):
     def synthesize(self, fr: HostFrame, latents, owners):
         ctx = fr.context[list(owners)] if self.three_way else None
         fr.images, fr.owners = synthesize(self.nets, latents, ctx), list(owners)
+        if not np.all(np.isfinite(fr.images)):  # a NaN would be pasted as a flat blob: fail closed instead
+            raise FloatingPointError("non-finite network output: synthesis")
         if self.head:
             fr.head_new = head_probability(self.nets, fr.images)
 

@@ -163,6 +163,8 @@ class FramePipeline:
         rows: dict[int, int] = {}
         if need:
             p, e, comp = ex.score(state, n_cand, self.coherence_weight > 0)
+            if not (np.all(np.isfinite(p)) and np.all(np.isfinite(e)) and (comp is None or np.all(np.isfinite(comp)))):
+                raise FloatingPointError("non-finite network output: candidate scores")  # -> every face pixelated
             rows = self._choose(need, refs, p0, p, e, emb, idx, tracks, results, comp)
             t0 = self._t("search", t0)
         else:

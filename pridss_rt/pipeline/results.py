@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,4 +24,13 @@ class FaceResult:
     searched: bool = False  # the K-candidate search ran on this frame
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        """A dict for JSON: floats rounded to 4 decimals, non-finite ones as None (JSON has no NaN)."""
+        return {k: _json_value(v) for k, v in self.__dict__.items()}
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, float):
+        return round(v, 4) if math.isfinite(v) else None
+    if isinstance(v, (list, tuple)):
+        return [_json_value(x) for x in v]
+    return v
