@@ -367,3 +367,22 @@ def test_non_finite_network_output_fails_closed(shared_tiny_pack, sample, where,
     faces[0].p_male_after = float("nan")
     rec = json.dumps(faces[0].to_json(), allow_nan=False)
     assert json.loads(rec)["p_male_after"] is None
+
+
+def test_whole_frame_pixelation_scales_with_the_frame():
+    # 1080p: 135-px blocks (1080 / 8), 15 x 8 of them; an 800-px face spans at most 7 whole blocks, never the
+    # ~50 it did with fixed 16-px blocks
+    yy, xx = np.mgrid[0:1080, 0:1920]
+    frame = np.stack([xx * 255 // 1919, yy * 255 // 1079, (xx + yy) % 256], -1).astype(np.uint8)  # ramps: blocks differ
+    out = frame.copy()
+    pixelate(out)
+    row = out[500, :, 0].astype(int)
+    edges = np.flatnonzero(np.diff(row) != 0) + 1
+    widths = np.diff(np.concatenate([[0], edges, [1920]]))
+    assert len(widths) == 15 and widths.min() >= 120 and widths.max() <= 135 + 1
+    col = out[:, 900, 1].astype(int)
+    assert len(np.flatnonzero(np.diff(col) != 0)) + 1 == 8
+    assert len(np.unique(out[100:900, 500:1300].reshape(-1, 3), axis=0)) <= 8 * 8  # an 800-px face: <= 8 x 8 flat blocks
+    small = np.random.default_rng(0).integers(0, 256, (48, 64, 3)).astype(np.uint8)
+    pixelate(small)
+    assert len(np.unique(small.reshape(-1, 3), axis=0)) <= 8 * 11

@@ -90,7 +90,11 @@ def expand_box(box: np.ndarray, frame_shape: tuple[int, ...], margin: float = 0.
 
 
 def pixelate(frame: np.ndarray, box: tuple[int, int, int, int] | None = None, blocks: int = 8) -> None:
-    """Pixelate ``box`` (x1, y1, x2, y2; the whole frame when None) in place: the fail-closed output."""
+    """Pixelate ``box`` (x1, y1, x2, y2; the whole frame when None) in place: the fail-closed output.
+
+    A face box becomes ``blocks`` x ``blocks`` blocks (8: a face is 8 blocks across, whatever its size). The whole
+    frame (detection failed: the faces' places are unknown) gets square blocks of ``ceil(min(h, w) / blocks)`` px,
+    so even a face as tall as the frame is at most ``blocks`` blocks across (1080p: 135-px blocks, 15 x 8)."""
     import cv2
 
     h, w = frame.shape[:2]
@@ -99,8 +103,9 @@ def pixelate(frame: np.ndarray, box: tuple[int, int, int, int] | None = None, bl
     rh, rw = region.shape[:2]
     if rh == 0 or rw == 0:
         return
-    if box is None:  # whole frame: 16-pixel blocks
-        bw, bh = max(1, rw // 16), max(1, rh // 16)
+    if box is None:  # whole frame: blocks scaled to the frame, no face larger than `blocks` blocks
+        side = max(1, -(-min(rh, rw) // max(1, blocks)))
+        bw, bh = max(1, -(-rw // side)), max(1, -(-rh // side))
     else:
         bw, bh = max(1, min(blocks, rw)), max(1, min(blocks, rh))
     small = cv2.resize(region, (bw, bh), interpolation=cv2.INTER_AREA)
