@@ -161,7 +161,8 @@ def test_extreme_pose_is_pixelated(shared_tiny_pack, sample):
 @pytest.mark.parametrize("bad, pattern", [
     (None, "frame is None"),
     ([[1, 2, 3]], "must be a numpy array"),
-    (np.zeros((10, 10, 3), np.float32), "must be uint8, got float32"),
+    (np.zeros((10, 10, 3), np.float32), r"must be uint8, got float32 \(values in \[0, 1\]: convert with \(np.clip\(x, 0, 1\) \* 255"),
+    (np.full((10, 10, 3), 200.0), r"must be uint8, got float64 \(convert with np.clip\(x, 0, 255\)"),
     (np.zeros((0, 10, 3), np.uint8), "frame is empty"),
     (np.zeros((10, 10, 2), np.uint8), r"must be \(H, W, 3\) BGR"),
     (np.zeros((2, 10, 10, 3), np.uint8), r"must be \(H, W, 3\) BGR"),
@@ -175,8 +176,9 @@ def test_too_large_frame_is_refused(anon, monkeypatch):
     import pridss_rt.pipeline.frames as mod
 
     monkeypatch.setattr(mod, "MAX_PIXELS", 100 * 100)
-    with pytest.raises(InputError, match="larger than 10000 pixels"):
-        anon.process(np.zeros((101, 100, 3), np.uint8))
+    for shape in ((101, 100, 3), (101, 100), (101, 100, 1), (101, 100, 4)):  # gray and BGRA frames too
+        with pytest.raises(InputError, match="larger than 10000 pixels"):
+            anon.process(np.zeros(shape, np.uint8))
 
 
 def test_gray_and_bgra_keep_their_layout(anon, sample):
