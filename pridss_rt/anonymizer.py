@@ -227,7 +227,9 @@ class Anonymizer:
 
     def process(self, frame: np.ndarray) -> tuple[np.ndarray, list[FaceResult]]:
         """Anonymize every face of ``frame`` (uint8 BGR (H, W, 3); gray and BGRA are accepted and returned in
-        the same layout). Returns ``(new_frame, faces)``; the input array is not modified."""
+        the same layout). Returns ``(new_frame, faces)``; the input array is not modified. Pixels are taken as
+        given: no EXIF or other orientation is applied here (``pridss_rt.media.read_image`` and the CLI apply a
+        JPEG's EXIF orientation on read)."""
         if self.nets is None:
             raise PridssError("this Anonymizer was closed")
         return self.pipeline.process(frame)

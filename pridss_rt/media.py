@@ -40,7 +40,50 @@ def read_image(path: str | Path) -> np.ndarray:
     if img.dtype != np.uint8:  # 16-bit PNG/TIFF: scale to 8 bit
         img = (img.astype(np.float32) / np.iinfo(img.dtype).max * 255 + 0.5).astype(np.uint8) \
             if img.dtype.kind == "u" else np.clip(img, 0, 255).astype(np.uint8)
-    return img
+    # IMREAD_UNCHANGED (kept for alpha and 16-bit files) ignores EXIF orientation: apply it here, so a phone photo
+    # is read upright; write_image writes no EXIF, so the output is upright pixels without the tag
+    return apply_orientation(img, exif_orientation(data.tobytes()))
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF Orientation (1-8) of a JPEG's bytes; 1 (as stored) when there is none or it cannot be read."""
+    import struct
+
+    if data[:2] != b"\xff\xd8":
+        return 1
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker, size = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker == 0xE1 and data[i + 4:i + 10] == b"Exif\x00\x00":
+            t = data[i + 10:i + 2 + size]  # the TIFF structure
+            end = {b"II": "<", b"MM": ">"}.get(t[:2])
+            if end is None or len(t) < 8:
+                return 1
+            ifd = struct.unpack(end + "I", t[4:8])[0]
+            if ifd + 2 > len(t):
+                return 1
+            for k in range(struct.unpack(end + "H", t[ifd:ifd + 2])[0]):
+                e = ifd + 2 + 12 * k
+                if e + 12 > len(t):
+                    return 1
+                tag, typ = struct.unpack(end + "HH", t[e:e + 4])
+                if tag == 0x0112 and typ == 3:  # Orientation, SHORT
+                    v = struct.unpack(end + "H", t[e + 8:e + 10])[0]
+                    return v if 1 <= v <= 8 else 1
+            return 1
+        if marker in (0xD9, 0xDA):  # end of image / start of scan: no EXIF before the pixels
+            return 1
+        i += 2 + size
+    return 1
+
+
+def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Pixels as an EXIF ``orientation`` (1-8) says to display them: 2 mirror, 3 rotate 180, 4 flip, 5 transpose,
+    6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise."""
+    ops = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+           8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(ops.get(orientation, ops[1])(img))
 
 
 def write_image(path: str | Path, img: np.ndarray) -> None:
