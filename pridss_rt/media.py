@@ -87,14 +87,21 @@ def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def write_image(path: str | Path, img: np.ndarray) -> None:
+    """Write ``img`` (no EXIF: upright pixels); an unwritable path or extension is an InputError naming the file."""
     import cv2
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(p.suffix or ".png", img)
+    try:
+        ok, buf = cv2.imencode(p.suffix or ".png", img)
+    except cv2.error:
+        ok = False
     if not ok:
-        raise InputError(f"{p}: cannot encode an image with this extension")
-    buf.tofile(str(p))
+        raise InputError(f"{p}: cannot encode an image with the extension '{p.suffix}' (use one of {sorted(IMAGE_EXT)})")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        buf.tofile(str(p))
+    except OSError as exc:
+        raise InputError(f"{p}: cannot write the output: {exc.strerror or exc}") from None
 
 
 def plan(inputs: list[str], output: str) -> list[Job]:
@@ -122,6 +129,10 @@ def plan(inputs: list[str], output: str) -> list[Job]:
     for j in jobs:
         if j.src.resolve() == j.dst.resolve():
             raise InputError(f"{j.src}: output would overwrite the input; choose another -o")
+        want = IMAGE_EXT if j.kind == "image" else VIDEO_EXT
+        if j.dst.suffix.lower() not in want:  # checked before any work starts
+            raise InputError(f"{j.src}: output {j.dst} must end in one of {sorted(want)} for {'an image' if j.kind == 'image' else 'a video'} "
+                             f"(got '{j.dst.suffix}')")
     return jobs
 
 

@@ -37,8 +37,24 @@ def test_folder_is_mirrored_and_bad_files_are_reported(shared_tiny_pack, tmp_pat
     rc = run("anonymize", str(src), "-o", str(tmp_path / "out"), "--pack", str(shared_tiny_pack), "--no-progress")
     assert rc == 1  # one input failed ...
     assert (tmp_path / "out" / "one.jpg").is_file() and (tmp_path / "out" / "a" / "b" / "two.jpg").is_file()
-    assert "skipped" in capsys.readouterr().err  # ... and was named, the others were written
+    err = capsys.readouterr().err
+    assert "skipped" in err and "2 of 3 file(s) done, 1 failed" in err  # ... and was named, the others written
     assert not (tmp_path / "out" / "notes.txt").exists()
+
+
+def test_an_unwritable_output_is_named_and_the_batch_goes_on(shared_tiny_pack, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        shutil.copy(SAMPLE, src / name)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.jpg").mkdir()  # b's output path is a folder: it cannot be written
+    rc = run("anonymize", str(src), "-o", str(out), "--pack", str(shared_tiny_pack), "--no-progress")
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert f"skipped {src / 'b.jpg'}: {out / 'b.jpg'}: cannot write the output" in err
+    assert (out / "a.jpg").is_file() and (out / "c.jpg").is_file() and "2 of 3 file(s) done, 1 failed" in err
 
 
 def test_video_roundtrip(shared_tiny_pack, tmp_path):
@@ -68,6 +84,8 @@ def test_video_roundtrip(shared_tiny_pack, tmp_path):
     (["anonymize"], "give INPUT files/folders, --source CAMERA or --sample"),
     (["anonymize", "x.jpg"], "-o/--output is required"),
     (["anonymize", "/nonexistent/x.jpg", "-o", "y.jpg"], "no such file or folder"),
+    (["anonymize", str(SAMPLE), "-o", "out.xyz"], "output out.xyz must end in one of"),
+    (["anonymize", str(SAMPLE), "-o", "out.mp4"], "for an image (got '.mp4')"),
 ])
 def test_usage_errors(shared_tiny_pack, capsys, argv, pattern):
     assert run(*argv, "--pack", str(shared_tiny_pack)) == 2

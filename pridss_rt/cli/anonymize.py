@@ -64,13 +64,13 @@ def main(args) -> int:
 
         if "GUI" not in cv2.getBuildInformation() or "NONE" in cv2.getBuildInformation().split("GUI:")[-1][:40]:
             raise InputError("--preview needs an OpenCV build with a GUI (opencv-python-headless has none)")
+    jobs = media.plan(args.inputs, args.output) if args.source is None else []  # bad paths/extensions: before any work
     log = JsonLog(args.json)
     failed = 0
     with _anonymizer(args) as anon:
         try:
             if args.source is not None:
                 return _stream(anon, args, log)
-            jobs = media.plan(args.inputs, args.output)
             images = [j for j in jobs if j.kind == "image"]
             bar = tqdm(images, desc="images", unit="img", disable=args.no_progress or len(images) < 2)
             for job in bar:
@@ -95,6 +95,8 @@ def main(args) -> int:
                     print(f"pridss-rt: skipped {job.src}: {exc}", file=sys.stderr)
         finally:
             log.close()
+    if len(jobs) > 1 or failed:
+        print(f"pridss-rt: {len(jobs) - failed} of {len(jobs)} file(s) done, {failed} failed", file=sys.stderr)
     return 1 if failed else 0
 
 
