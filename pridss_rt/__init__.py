@@ -19,7 +19,7 @@ from pridss_rt.errors import (
 from pridss_rt.pack import ModelPack, list_packs, load_pack
 
 __all__ = [
-    "__version__", "Anonymizer", "FaceResult", "DetectorConfig", "AlignConfig", "SearchConfig", "TrackingConfig",
+    "__version__", "Anonymizer", "FaceResult", "FrameStatus", "DetectorConfig", "AlignConfig", "SearchConfig", "TrackingConfig",
     "BlendConfig", "load_pack", "list_packs", "ModelPack", "open_networks",
     "PridssError", "PackError", "BackendError", "EngineError", "CudaError", "InputError",
 ]
@@ -27,7 +27,7 @@ __all__ = [
 
 def __getattr__(name: str):
     # heavier entry points are imported on first use
-    if name in ("Anonymizer", "FaceResult", "DetectorConfig", "AlignConfig", "SearchConfig", "TrackingConfig",
+    if name in ("Anonymizer", "FaceResult", "FrameStatus", "DetectorConfig", "AlignConfig", "SearchConfig", "TrackingConfig",
                 "BlendConfig"):
         from pridss_rt import anonymizer
         return getattr(anonymizer, name)

@@ -28,13 +28,13 @@ from pridss_rt.pack.spec import BLEND_REGIONS
 from pridss_rt.pipeline.config import AlignConfig, BlendConfig, DetectorConfig, SearchConfig, TrackingConfig
 from pridss_rt.pipeline.frames import as_bgr, from_bgr  # noqa: F401  (public names of this module)
 from pridss_rt.pipeline.orchestrator import STAGES, FramePipeline  # noqa: F401
-from pridss_rt.pipeline.results import FaceResult
+from pridss_rt.pipeline.results import FaceResult, FrameStatus
 from pridss_rt.stages import blend
 from pridss_rt.stages.detect import make_detector
 
 log = logging.getLogger("pridss_rt")
 
-__all__ = ["Anonymizer", "FaceResult", "DetectorConfig", "AlignConfig", "SearchConfig", "TrackingConfig",
+__all__ = ["Anonymizer", "FaceResult", "FrameStatus", "DetectorConfig", "AlignConfig", "SearchConfig", "TrackingConfig",
            "BlendConfig"]
 
 # keyword arguments of 0.1.0, accepted for one release: old name -> (group, field)
@@ -181,6 +181,12 @@ class Anonymizer:
     def bank(self):
         """The pack's reference bank (:class:`~pridss_rt.stages.fuse.ReferenceBank`)."""
         return self.pipeline.bank
+
+    @property
+    def last_frame(self) -> FrameStatus:
+        """What happened to the last frame as a whole: ``whole_frame_pixelated`` (detection failed, so every pixel
+        was pixelated and ``process`` returned no faces) and its ``reason``."""
+        return self.pipeline.last_frame
 
     @property
     def stats(self) -> dict[str, int]:

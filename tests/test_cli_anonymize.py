@@ -167,3 +167,54 @@ def test_exif_orientation_is_applied_on_read(tmp_path, orientation):
     out = tmp_path / "out.jpg"
     write_image(out, got)
     assert exif_orientation(out.read_bytes()) == 1 and read_image(out).shape == got.shape
+
+
+def _clip(path, frames=6):
+    import cv2
+
+    frame = read_image(SAMPLE)
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (frame.shape[1], frame.shape[0]))
+    for i in range(frames):
+        w.write(np.roll(frame, i, axis=1))
+    w.release()
+    return path
+
+
+def test_a_truncated_video_is_reported_not_silent(shared_tiny_pack, tmp_path, capsys):
+    import cv2
+
+    src = _clip(tmp_path / "clip.avi", 12)
+    data = src.read_bytes()
+    src.write_bytes(data[: len(data) // 2])  # the header still says 12 frames; about half can be decoded
+    cap = cv2.VideoCapture(str(src))
+    declared, decodable = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0
+    while cap.read()[0]:
+        decodable += 1
+    cap.release()
+    assert declared == 12 and 0 < decodable < 12
+    rc = run("anonymize", str(src), "-o", str(tmp_path / "out.avi"), "--pack", str(shared_tiny_pack), "--no-progress")
+    err = capsys.readouterr().err
+    assert rc == 1 and f"only {decodable} of 12 frames could be decoded" in err and "Traceback" not in err
+
+
+def test_a_video_to_an_image_extension_is_refused_before_work(shared_tiny_pack, tmp_path, capsys):
+    src = _clip(tmp_path / "clip.avi")
+    assert run("anonymize", str(src), "-o", str(tmp_path / "out.jpg"), "--pack", str(shared_tiny_pack)) == 2
+    err = capsys.readouterr().err
+    assert "for a video (got '.jpg')" in err and "pack 'tiny'" not in err and not (tmp_path / "out.jpg").exists()
+
+
+def test_json_log_says_when_the_whole_frame_was_pixelated(shared_tiny_pack, tmp_path, monkeypatch, capsys):
+    from pridss_rt.stages import detect
+
+    def broken(self, frame):
+        raise RuntimeError("detector down")
+
+    for cls in {type(d) for d in (detect.make_detector("mtcnn"),)}:
+        monkeypatch.setattr(cls, "detect", broken)
+    log = tmp_path / "l.jsonl"
+    assert run("anonymize", str(SAMPLE), "-o", str(tmp_path / "o.jpg"), "--pack", str(shared_tiny_pack),
+               "--json", str(log), "--no-progress") == 0
+    rec = json.loads(log.read_text())
+    assert rec["faces"] == [] and rec["whole_frame_pixelated"] is True and "detector down" in rec["reason"]
+    assert "whole image pixelated (detection failed: detector down)" in capsys.readouterr().err

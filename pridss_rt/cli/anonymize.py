@@ -39,9 +39,11 @@ class JsonLog:
     def __init__(self, path: str | None):
         self.f = open(path, "w", encoding="utf-8") if path else None
 
-    def write(self, source: str, frame: int | None, faces) -> None:
+    def write(self, source: str, frame: int | None, faces, frame_status=None) -> None:
         if self.f:
             rec = {"source": source, "frame": frame, "faces": [f.to_json() for f in faces]}
+            if frame_status is not None and frame_status.whole_frame_pixelated:
+                rec["whole_frame_pixelated"], rec["reason"] = True, frame_status.reason
             self.f.write(json.dumps(rec, allow_nan=False) + "\n")  # always valid JSON (to_json: NaN -> null)
 
     def close(self) -> None:
@@ -79,9 +81,11 @@ def main(args) -> int:
                     anon.reset()  # unrelated images: no tracking across them
                     out, faces = anon.process(img)
                     media.write_image(job.dst, out)
-                    log.write(str(job.src), None, faces)
+                    log.write(str(job.src), None, faces, anon.last_frame)
                     n_pix = sum(f.status != "anonymized" for f in faces)
-                    if len(images) < 2:
+                    if anon.last_frame.whole_frame_pixelated:
+                        print(f"pridss-rt: {job.src}: whole image pixelated ({anon.last_frame.reason})", file=sys.stderr)
+                    elif len(images) < 2:
                         print(f"{job.src} -> {job.dst}: {len(faces)} face(s), {len(faces) - n_pix} anonymized, "
                               f"{n_pix} pixelated", file=sys.stderr)
                 except InputError as exc:
@@ -114,7 +118,7 @@ def _video(anon, job, args, log) -> None:
             if writer is None:
                 writer = media.VideoWriter(job.dst, reader.fps, (out.shape[1], out.shape[0]), audio_from=job.src)
             writer.write(out)
-            log.write(str(job.src), n, faces)
+            log.write(str(job.src), n, faces, anon.last_frame)
             n += 1
             bar.update(1)
             if args.max_frames and n >= args.max_frames:
@@ -127,6 +131,9 @@ def _video(anon, job, args, log) -> None:
     if n == 0:
         raise InputError(f"{job.src}: no frames could be decoded")
     print(f"{job.src} -> {job.dst}: {n} frames ({writer.audio_note})", file=sys.stderr)
+    expected = min(reader.frames, args.max_frames) if args.max_frames else reader.frames
+    if expected and n < expected:  # a garbled stream: what was decoded is written (anonymized), the loss is named
+        raise InputError(f"{job.src}: only {n} of {expected} frames could be decoded; {job.dst} holds those {n}")
 
 
 def _stream(anon, args, log) -> int:
@@ -141,7 +148,7 @@ def _stream(anon, args, log) -> int:
         for frame in reader:
             out, faces = anon.process(frame)
             n += 1
-            log.write(str(args.source), n - 1, faces)
+            log.write(str(args.source), n - 1, faces, anon.last_frame)
             if args.output:
                 if writer is None:
                     writer = media.VideoWriter(args.output, reader.fps, (out.shape[1], out.shape[0]))

@@ -25,7 +25,7 @@ from pridss_rt.executors.base import Executor
 from pridss_rt.pack import ModelPack
 from pridss_rt.pipeline.config import AlignConfig, BlendConfig, TrackingConfig
 from pridss_rt.pipeline.frames import as_bgr, from_bgr
-from pridss_rt.pipeline.results import FaceResult
+from pridss_rt.pipeline.results import FaceResult, FrameStatus
 from pridss_rt.stages import align, blend, score
 from pridss_rt.stages.detect import Detection
 from pridss_rt.stages.fuse import ReferenceBank, fuse
@@ -53,6 +53,7 @@ class FramePipeline:
         self.bank = ReferenceBank(pack)
         self.tracker = Tracker()
         self.stats: dict[str, int] = defaultdict(int)
+        self.last_frame = FrameStatus()
         self.timings: dict[str, deque] = {k: deque(maxlen=2000) for k in STAGES + ("total",)}
 
     def _t(self, name: str, t0: float) -> float:
@@ -65,6 +66,7 @@ class FramePipeline:
         bgr, layout = as_bgr(frame)
         t_start = t0 = time.perf_counter()
         self.stats["frames"] += 1
+        self.last_frame = FrameStatus()
         on_device = None
         if self.device is not None:
             try:  # the upload runs on its own stream while the host detects
@@ -75,6 +77,7 @@ class FramePipeline:
             dets = self.detector.detect(bgr)
         except Exception as exc:  # cannot know where the faces are: hide everything
             log.warning("pridss-rt: detection failed, whole frame pixelated: %s", exc)
+            self.last_frame = FrameStatus(True, f"detection failed: {exc}")
             out = bgr.copy()
             blend.pixelate(out)
             self.stats["frames_failed_closed"] += 1

@@ -28,6 +28,19 @@ class FaceResult:
         return {k: _json_value(v) for k, v in self.__dict__.items()}
 
 
+@dataclass
+class FrameStatus:
+    """What happened to the last frame as a whole (``Anonymizer.last_frame``): ``whole_frame_pixelated`` is True
+    when the faces' places could not be known (detection failed) and every pixel was pixelated; ``reason`` says why.
+    The per-face results are then empty: there is no face to report, yet nothing of the frame is shown raw."""
+
+    whole_frame_pixelated: bool = False
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
 def _json_value(v: Any) -> Any:
     if isinstance(v, float):
         return round(v, 4) if math.isfinite(v) else None
