@@ -30,7 +30,7 @@ from pridss_rt.pipeline.frames import as_bgr, from_bgr  # noqa: F401  (public na
 from pridss_rt.pipeline.orchestrator import STAGES, FramePipeline  # noqa: F401
 from pridss_rt.pipeline.results import FaceResult, FrameStatus
 from pridss_rt.stages import blend
-from pridss_rt.stages.detect import make_detector
+from pridss_rt.stages.detect import RotationRobustDetector, make_detector
 
 log = logging.getLogger("pridss_rt")
 
@@ -143,6 +143,8 @@ class Anonymizer:
         det: DetectorConfig = groups["detector"]
         detector = make_detector(det.model, min_face_size=det.min_face, threads=threads) \
             if det.model == "mtcnn" else make_detector(det.model)
+        if det.rotations and isinstance(det.model, (str, os.PathLike)):  # objects given by the caller: as they are
+            detector = RotationRobustDetector(detector, det.rotation_scale)
         mask = blend.face_mask(self.pack)
         if device_frames and bcfg.region == "head":
             raise InputError("device_frames=True: the head-level blend (segmentation, inpainting) runs on the host "
@@ -218,7 +220,7 @@ class Anonymizer:
         if getattr(self, "nets", None) is None:
             return f"<Anonymizer pack {self.pack.name} {self.pack.version}, closed>"
         return (f"<Anonymizer pack {self.pack.name} {self.pack.version} on {self.backend}, K={self.candidates}, "
-                f"coherence weight {self.coherence_weight:g}, detector {type(self.detector).__name__}, "
+                f"coherence weight {self.coherence_weight:g}, detector {getattr(self.detector, 'name', type(self.detector).__name__)}, "
                 f"frames on {'GPU' if self.device is not None else 'host'}>")
 
     def __enter__(self) -> "Anonymizer":

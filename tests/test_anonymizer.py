@@ -154,7 +154,7 @@ def test_extreme_pose_is_pixelated(shared_tiny_pack, sample):
         def detect(self, frame):
             from pridss_rt.stages.detect import Detection
 
-            lm = np.array([[200, 100], [210, 100], [260, 160], [200, 140], [205, 141]], np.float32)
+            lm = np.array([[200, 100], [240, 100], [290, 112], [200, 140], [240, 141]], np.float32)  # plausible, nose far off
             return [Detection(np.array([180, 60, 270, 175], np.float32), 0.99, lm)]
 
     with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, detector=Skewed()) as a:
@@ -220,7 +220,7 @@ def test_closed_anonymizer_refuses(shared_tiny_pack, sample):
     a = Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(candidates=3, coherence_weight=0))
     pack = a.pack
     assert repr(a) == (f"<Anonymizer pack {pack.name} {pack.version} on ort-cpu, K=3, coherence weight 0, "
-                       f"detector MTCNNDetector, frames on host>")
+                       f"detector mtcnn+rotations, frames on host>")
     a.close()
     assert repr(a) == f"<Anonymizer pack {pack.name} {pack.version}, closed>"
     a.close()  # idempotent

@@ -79,7 +79,7 @@ def run_worker(args: dict) -> dict:
         return {"backend": anon.backend, "fps_steady": args["frames"] / wall, "first_frame_ms": first,
                 "candidate_search_ms": search, "stages": {k: list(v) for k, v in anon.timings.items()},
                 "faces_per_frame": faces_found / max(1, len(first)), "syntheses": anon.stats["syntheses"],
-                "frames": args["frames"], "pack": anon.pack.name}
+                "frames": args["frames"], "pack": anon.pack.name, "detector": getattr(anon.detector, "name", "?")}
     finally:
         anon.close()
 
@@ -107,7 +107,7 @@ def summarize(rounds: list[dict]) -> dict:
             stages[name] = {"p50_ms": pct(vals, 50), "p99_ms": pct(vals, 99), "n": len(vals)}
     search = [v for r in rounds for v in r["candidate_search_ms"]]
     first = [v for r in rounds for v in r["first_frame_ms"]]
-    return {"backend": rounds[0]["backend"], "pack": rounds[0]["pack"],
+    return {"backend": rounds[0]["backend"], "pack": rounds[0]["pack"], "detector": rounds[0].get("detector"),
             "fps_steady": float(np.median([r["fps_steady"] for r in rounds])),
             "fps_steady_rounds": [round(r["fps_steady"], 2) for r in rounds],
             "candidate_search_ms": pct(search, 50), "first_frame_ms": pct(first, 50),
@@ -144,7 +144,7 @@ def main(args) -> int:
     w, h = parse_resolution(args.resolution)
     payload = {"resolution": [w, h], "faces": args.faces, "frames": args.frames, "warmup": args.warmup,
                "pack": args.pack, "backend": args.backend, "candidates": args.candidates, "detector": args.detector,
-               "min_face": args.min_face, "engines": args.engines, "threads": args.threads,
+               "min_face": args.min_face, "upright": args.upright, "engines": args.engines, "threads": args.threads,
                "coherence_weight": args.coherence_weight, "reference_gender": args.reference_gender, "seed": args.seed}
     ref = None
     if args.reference and not args.no_reference:
@@ -197,7 +197,7 @@ def render(r: dict) -> str:
     engines = [("pridss-rt", r["pridss_rt"])] + ([("PyTorch ref", r["pytorch_reference"])] if r["pytorch_reference"] else [])
     for label, s in engines:
         lines.append("")
-        lines.append(f"{label} [{s['backend']}] pack {s['pack']}: fps_steady {s['fps_steady']:.1f} "
+        lines.append(f"{label} [{s['backend']}] pack {s['pack']}, detector {s.get('detector') or '?'}: fps_steady {s['fps_steady']:.1f} "
                      f"(rounds {s['fps_steady_rounds']}), candidate_search_ms {fmt(s['candidate_search_ms'])}, "
                      f"first frame {fmt(s['first_frame_ms'])} ms, faces/frame {s['faces_per_frame']:.1f}")
         lines.append(f"  {'stage':<11} {'p50 ms':>8} {'p99 ms':>8} {'n':>6}")

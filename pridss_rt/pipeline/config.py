@@ -11,11 +11,15 @@ from typing import Any
 @dataclass(frozen=True)
 class DetectorConfig:
     """Stage 1, detect. ``model``: ``"mtcnn"`` (default, shipped), the path of a YuNet ``.onnx`` file, or an
-    object with ``detect(frame) -> list[Detection]``. ``min_face``: smallest face the MTCNN detector looks
-    for (pixels)."""
+    object with ``detect(frame) -> list[Detection]`` (used as given). ``min_face``: smallest face the MTCNN
+    detector looks for (pixels). ``rotations``: extra passes on copies rotated by 90, 180 and 270 degrees at
+    ``rotation_scale`` of the resolution (stages.detect.RotationRobustDetector), so that faces of people lying down
+    are found; False for streams known to be upright (faster)."""
 
     model: str | os.PathLike | Any = "mtcnn"
     min_face: int = 32
+    rotations: bool = True
+    rotation_scale: float = 0.5
 
 
 @dataclass(frozen=True)

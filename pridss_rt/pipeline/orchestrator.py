@@ -27,7 +27,7 @@ from pridss_rt.pipeline.config import AlignConfig, BlendConfig, TrackingConfig
 from pridss_rt.pipeline.frames import as_bgr, from_bgr
 from pridss_rt.pipeline.results import FaceResult, FrameStatus
 from pridss_rt.stages import align, blend, score
-from pridss_rt.stages.detect import Detection
+from pridss_rt.stages.detect import Detection, plausible
 from pridss_rt.stages.fuse import ReferenceBank, fuse
 from pridss_rt.stages.track import Track, Tracker
 
@@ -130,6 +130,10 @@ class FramePipeline:
                 lm = t.landmarks if self.tracking.enabled else d.landmarks
                 if not np.all(np.isfinite(lm)):
                     results[i].reason = "invalid landmarks"
+                    continue
+                why = plausible(Detection(d.box, d.score, np.asarray(lm, np.float32)))
+                if why:  # e.g. a face rotated 90 degrees with its points on a cheek: never "anonymized"
+                    results[i].reason = f"implausible landmarks ({why})"
                     continue
                 m = align.similarity_transform(lm, tpl)
                 err = align.alignment_error(m, lm, tpl)
