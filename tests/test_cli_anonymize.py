@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import tinypack
 
 from pridss_rt.cli import main
 from pridss_rt.media import SAMPLE, read_image
@@ -60,12 +61,7 @@ def test_an_unwritable_output_is_named_and_the_batch_goes_on(shared_tiny_pack, t
 def test_video_roundtrip(shared_tiny_pack, tmp_path):
     import cv2
 
-    frame = read_image(SAMPLE)
-    src = tmp_path / "clip.avi"
-    w = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10, (frame.shape[1], frame.shape[0]))
-    for i in range(6):
-        w.write(np.roll(frame, i, axis=1))
-    w.release()
+    src = _clip(tmp_path / "clip.avi", 6)
     log = tmp_path / "v.jsonl"
     assert run("anonymize", str(src), "-o", str(tmp_path / "out"), "--pack", str(shared_tiny_pack),
                "--json", str(log), "--no-progress") == 0
@@ -170,14 +166,7 @@ def test_exif_orientation_is_applied_on_read(tmp_path, orientation):
 
 
 def _clip(path, frames=6):
-    import cv2
-
-    frame = read_image(SAMPLE)
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (frame.shape[1], frame.shape[0]))
-    for i in range(frames):
-        w.write(np.roll(frame, i, axis=1))
-    w.release()
-    return path
+    return tinypack.sample_clip(path, frames)
 
 
 def test_a_truncated_video_is_reported_not_silent(shared_tiny_pack, tmp_path, capsys):

@@ -5,20 +5,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import tinypack
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _clip(path, n=8):
-    import cv2
-
-    from pridss_rt.media import SAMPLE, read_image
-
-    frame = read_image(SAMPLE)
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (frame.shape[1], frame.shape[0]))
-    for i in range(n):
-        w.write(np.roll(frame, i, axis=1))
-    w.release()
+    return tinypack.sample_clip(path, n)
 
 
 def test_video_pipeline_keeps_every_frame(shared_tiny_pack, tmp_path):

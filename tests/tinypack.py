@@ -228,3 +228,17 @@ def context_synthesis_reference(latent: np.ndarray, context: np.ndarray, seed: i
     gen = np.tanh(latent @ weights(seed)["Ws"]).reshape(-1, 3, SIZE, SIZE)
     hole = context[:, 3:4]
     return gen * hole + context[:, :3] * (1 - hole)
+
+
+def sample_clip(path: Path, frames: int = 8) -> Path:
+    """A short MJPG AVI of the bundled sample image, shifted by one pixel per frame (a face that moves a little)."""
+    import cv2
+
+    from pridss_rt.media import SAMPLE, read_image
+
+    frame = read_image(SAMPLE)
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (frame.shape[1], frame.shape[0]))
+    for i in range(frames):
+        w.write(np.roll(frame, i, axis=1))
+    w.release()
+    return Path(path)
