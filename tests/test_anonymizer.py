@@ -392,3 +392,18 @@ def test_whole_frame_pixelation_scales_with_the_frame():
     small = np.random.default_rng(0).integers(0, 256, (48, 64, 3)).astype(np.uint8)
     pixelate(small)
     assert len(np.unique(small.reshape(-1, 3), axis=0)) <= 8 * 11
+
+
+def test_per_face_pixelation_strength():
+    # the stated strength: a face box grown by 20 % on each side becomes 8 x 8 flat blocks, whatever its size
+    yy, xx = np.mgrid[0:720, 0:1280]
+    frame = np.stack([xx % 256, yy % 256, (xx * 3 + yy) % 256], -1).astype(np.uint8)
+    box = np.array([400.0, 100.0, 900.0, 650.0])  # a 500 x 550 face
+    x1, y1, x2, y2 = expand_box(box, frame.shape)
+    assert (x1, y1, x2, y2) == (300, 0, 1000, 720)
+    out = frame.copy()
+    pixelate(out, (x1, y1, x2, y2))
+    region = out[y1:y2, x1:x2]
+    assert len(np.unique(region.reshape(-1, 3), axis=0)) <= 64
+    assert len(np.flatnonzero(np.diff(region[300, :, 0].astype(int)) != 0)) <= 7  # 8 blocks across
+    assert (out[:, :x1] == frame[:, :x1]).all() and (out[:, x2:] == frame[:, x2:]).all()  # nothing else changes
