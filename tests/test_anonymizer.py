@@ -407,3 +407,28 @@ def test_per_face_pixelation_strength():
     assert len(np.unique(region.reshape(-1, 3), axis=0)) <= 64
     assert len(np.flatnonzero(np.diff(region[300, :, 0].astype(int)) != 0)) <= 7  # 8 blocks across
     assert (out[:, :x1] == frame[:, :x1]).all() and (out[:, x2:] == frame[:, x2:]).all()  # nothing else changes
+
+
+@pytest.mark.parametrize("side, want", [(16, "missed"), (21, "pixelated"), (28, "anonymized")])
+def test_smallest_findable_and_anonymizable_face(shared_tiny_pack, side, want):
+    # the stated limits of the defaults (README): MTCNN (min_face 32) finds the sample's face down to a ~20-px box;
+    # found faces under AlignConfig.min_size (24 px) are pixelated; smaller ones are not found (--min-face 16 finds
+    # them, at about 2x the detection time)
+    import cv2
+
+    from pridss_rt.media import SAMPLE, read_image
+    from pridss_rt.stages.detect import make_detector
+
+    img = read_image(SAMPLE)
+    scale = side / make_detector("mtcnn", threads=1).detect(img)[0].size
+    f = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    frame = np.full((480, 640, 3), 127, np.uint8)
+    frame[100:100 + f.shape[0], 100:100 + f.shape[1]] = f[:380, :540]
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, tracking=False) as a:
+        out, faces = a.process(frame)
+    if want == "missed":
+        assert faces == []
+    else:
+        assert len(faces) == 1 and faces[0].status == want
+        if want == "pixelated":
+            assert "face too small" in faces[0].reason
