@@ -25,7 +25,14 @@ from pridss_rt.errors import InputError, PridssError
 from pridss_rt.executors.host import HostExecutor
 from pridss_rt.pack import ModelPack, load_pack, weight_problem
 from pridss_rt.pack.spec import BLEND_REGIONS
-from pridss_rt.pipeline.config import AlignConfig, BlendConfig, DetectorConfig, SearchConfig, TrackingConfig
+from pridss_rt.pipeline.config import (
+    REFERENCE_GENDERS,
+    AlignConfig,
+    BlendConfig,
+    DetectorConfig,
+    SearchConfig,
+    TrackingConfig,
+)
 from pridss_rt.pipeline.frames import as_bgr, from_bgr  # noqa: F401  (public names of this module)
 from pridss_rt.pipeline.orchestrator import STAGES, FramePipeline  # noqa: F401
 from pridss_rt.pipeline.results import FaceResult, FrameStatus
@@ -130,7 +137,7 @@ class Anonymizer:
         if cw > 0 and "coherence" not in self.nets:
             raise InputError(f"coherence_weight {cw:g} needs a pack with a 'coherence' network; pack "
                              f"'{self.pack.name}' has none (pass SearchConfig(coherence_weight=0))")
-        if search.reference_gender not in ("opposite", "random"):
+        if search.reference_gender not in REFERENCE_GENDERS:
             raise InputError(f"reference_gender must be 'opposite' or 'random', got {search.reference_gender!r}")
         bcfg: BlendConfig = groups["blend"]
         region = self.pack.blend_region if bcfg.region is None else bcfg.region

@@ -42,11 +42,12 @@ def read_image(path: str | Path) -> np.ndarray:
             if img.dtype.kind == "u" else np.clip(img, 0, 255).astype(np.uint8)
     # IMREAD_UNCHANGED (kept for alpha and 16-bit files) ignores EXIF orientation: apply it here, so a phone photo
     # is read upright; write_image writes no EXIF, so the output is upright pixels without the tag
-    return apply_orientation(img, exif_orientation(data.tobytes()))
+    return apply_orientation(img, exif_orientation(memoryview(data)))
 
 
-def exif_orientation(data: bytes) -> int:
-    """The EXIF Orientation (1-8) of a JPEG's bytes; 1 (as stored) when there is none or it cannot be read."""
+def exif_orientation(data: bytes | memoryview) -> int:
+    """The EXIF Orientation (1-8) of a JPEG's bytes; 1 (as stored) when there is none or it cannot be read.
+    Only the header segments before the image data are read."""
     import struct
 
     if data[:2] != b"\xff\xd8":
@@ -56,7 +57,7 @@ def exif_orientation(data: bytes) -> int:
         marker, size = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
         if marker == 0xE1 and data[i + 4:i + 10] == b"Exif\x00\x00":
             t = data[i + 10:i + 2 + size]  # the TIFF structure
-            end = {b"II": "<", b"MM": ">"}.get(t[:2])
+            end = {b"II": "<", b"MM": ">"}.get(bytes(t[:2]))
             if end is None or len(t) < 8:
                 return 1
             ifd = struct.unpack(end + "I", t[4:8])[0]

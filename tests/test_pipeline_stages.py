@@ -214,20 +214,20 @@ def test_unrotate_maps_pixels_of_a_rotated_copy_back(angle, code):
 
 
 def test_plausible_landmarks_by_hand():
-    from pridss_rt.stages.detect import Detection, plausible
+    from pridss_rt.stages.detect import plausible
 
     box = np.array([0, 0, 100, 100], np.float32)
     up = np.array([[30, 40], [70, 40], [50, 60], [35, 78], [65, 78]], np.float32)
-    assert plausible(Detection(box, 0.99, up)) == ""
+    assert plausible(box, up) == ""
     rot = np.array([[50 + (y - 50), 50 - (x - 50)] for x, y in up], np.float32)  # the same face turned 90 degrees
-    assert plausible(Detection(box, 0.99, rot)) == ""  # any in-plane angle is a face: the eye line decides "down"
-    assert "above the eye line" in plausible(Detection(box, 0.99, up[[1, 0, 2, 3, 4]]))  # mirrored: chin up
+    assert plausible(box, rot) == ""  # any in-plane angle is a face: the eye line decides "down"
+    assert "above the eye line" in plausible(box, up[[1, 0, 2, 3, 4]])  # mirrored: chin up
     cheek = np.array([[45, 45], [65, 48], [55, 55], [44, 62], [60, 64]], np.float32)  # 20 px apart in 100
-    assert "eyes 20 px apart" in plausible(Detection(box, 0.99, cheek))
-    assert "outside the face box" in plausible(Detection(box, 0.99, up + 60))
+    assert "eyes 20 px apart" in plausible(box, cheek)
+    assert "outside the face box" in plausible(box, up + 60)
     far = up.copy()
     far[3:, 1] += 60
-    assert "eye distances from the eyes" in plausible(Detection(box, 0.99, np.clip(far, 0, 124)))
+    assert "eye distances from the eyes" in plausible(box, np.clip(far, 0, 124))
 
 
 @pytest.mark.parametrize("code", ["ROTATE_90_CLOCKWISE", "ROTATE_180", "ROTATE_90_COUNTERCLOCKWISE"])
@@ -239,7 +239,7 @@ def test_rotated_faces_are_found_and_anonymized(shared_tiny_pack, code):
 
     from pridss_rt import Anonymizer, DetectorConfig
     from pridss_rt.media import SAMPLE, read_image
-    from pridss_rt.stages.detect import _iou, _unrotate
+    from pridss_rt.stages.detect import _unrotate, iou
 
     img = read_image(SAMPLE)
     h, w = img.shape[:2]
@@ -254,7 +254,7 @@ def test_rotated_faces_are_found_and_anonymized(shared_tiny_pack, code):
     x1, y1, x2, y2 = up[0].box
     c = _unrotate(np.array([[x1, y1], [x2, y2]], float), inv, *rot.shape[1::-1])
     want = np.array([c[:, 0].min(), c[:, 1].min(), c[:, 0].max(), c[:, 1].max()])
-    assert _iou(np.array(faces[0].box), want) > 0.5
+    assert iou(np.array(faces[0].box), want) > 0.5
     with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, tracking=False, detector=DetectorConfig(rotations=False)) as a:
         _, faces = a.process(rot)
     assert all(f.status == "pixelated" and "implausible landmarks" in f.reason for f in faces)

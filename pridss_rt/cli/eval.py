@@ -15,6 +15,7 @@ from pridss_rt.eval.config import (
     OUTPUT_KINDS,
     EvalConfig,
 )
+from pridss_rt.pipeline.config import REFERENCE_GENDERS
 
 
 def add_parser(sub):
@@ -38,7 +39,7 @@ def add_parser(sub):
     e.add_argument("--candidates", "-k", type=int, default=None, help="K of the main PriDSS row (default: the pack's)")
     e.add_argument("--coherence-weight", type=float, default=None, metavar="W",
                    help="weight of the pack's coherence critic added to PIC (default: the pack's; 0 = PIC alone)")
-    e.add_argument("--reference-gender", default="opposite", choices=["opposite", "random"],
+    e.add_argument("--reference-gender", default="opposite", choices=list(REFERENCE_GENDERS),
                    help="gender of the references of the PriDSS rows: opposite (default) or drawn at random per face "
                         "with --seed, independent of the input's gender")
     e.add_argument("--ablation", default="1,3,5,10", metavar="K,K,...",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from pridss_rt.pipeline.config import REFERENCE_GENDERS
+
 BACKEND_CHOICES = ["auto", "trt", "ort-trt", "ort-cuda", "ort-cpu"]
 
 
@@ -15,7 +17,7 @@ def add_runtime_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--candidates", "-k", type=int, default=None, help="K opposite-gender references per face (default: the pack's)")
     q.add_argument("--coherence-weight", type=float, default=None, metavar="W",
                    help="weight of the pack's coherence critic added to PIC (default: the pack's; 0 = PIC alone)")
-    q.add_argument("--reference-gender", default="opposite", choices=["opposite", "random"],
+    q.add_argument("--reference-gender", default="opposite", choices=list(REFERENCE_GENDERS),
                    help="gender of the K references: the opposite of the face's (default) or drawn at random per "
                         "search, independent of the face (--seed)")
     q.add_argument("--seed", type=int, default=0, help="seed of --reference-gender random (default 0)")

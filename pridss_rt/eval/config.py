@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pridss_rt.errors import InputError
+from pridss_rt.pipeline.config import REFERENCE_GENDERS
 
 DEFAULT_FID_MODEL = Path("~/.cache/pridss-rt/inception_fid.onnx")
 BASELINES = ("swap_only", "blur", "pixelate")
@@ -89,7 +90,8 @@ class EvalConfig:
         self.extra_attackers = tuple(self.extra_attackers or ())
         if self.attacker_output_kind not in OUTPUT_KINDS:
             raise InputError(f"attacker_output_kind must be one of {list(OUTPUT_KINDS)}, got '{self.attacker_output_kind}'")
-        if self.reference_gender not in ("opposite", "random"):
-            raise InputError(f"reference_gender must be 'opposite' or 'random', got '{self.reference_gender}'")
+        if self.reference_gender not in REFERENCE_GENDERS:
+            raise InputError(f"reference_gender must be {' or '.join(repr(g) for g in REFERENCE_GENDERS)}, "
+                             f"got '{self.reference_gender}'")
         if self.fid_methods not in FID_METHODS:
             raise InputError(f"fid_methods must be one of {list(FID_METHODS)}, got '{self.fid_methods}'")

@@ -42,7 +42,6 @@ class HostExecutor(Executor):
 
     def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, color_match: bool = True, region: str = "face"):
         self.nets, self.pack, self.mask = nets, pack, mask
-        self.color_match = color_match
         self.head = region == "head"
         self.three_way = self.head and takes_context(nets)
         # the three-way synthesis sees the original's surroundings; a mean-colour shift would move its copy of them

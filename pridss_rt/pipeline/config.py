@@ -32,6 +32,9 @@ class AlignConfig:
     max_error: float | None = None
 
 
+REFERENCE_GENDERS = ("opposite", "random")  # SearchConfig.reference_gender
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Stages 4-6, fuse and score/select. ``candidates``: K opposite-gender references tried per face.

@@ -131,7 +131,7 @@ class FramePipeline:
                 if not np.all(np.isfinite(lm)):
                     results[i].reason = "invalid landmarks"
                     continue
-                why = plausible(Detection(d.box, d.score, np.asarray(lm, np.float32)))
+                why = plausible(d.box, lm)
                 if why:  # e.g. a face rotated 90 degrees with its points on a cheek: never "anonymized"
                     results[i].reason = f"implausible landmarks ({why})"
                     continue

@@ -37,6 +37,15 @@ class Detection:
         return float(max(self.box[2] - self.box[0], self.box[3] - self.box[1]))
 
 
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes (x1, y1, x2, y2)."""
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / ua) if ua > 0 else 0.0
+
+
 class Detector(Protocol):
     name: str
 
@@ -278,13 +287,13 @@ def make_detector(spec: str | os.PathLike | Detector = "mtcnn", **kwargs) -> Det
 # --------------------------------------------------------------------------------------------------
 # in-plane rotation: extra passes on rotated copies, and landmarks that are a plausible face
 
-def plausible(d: Detection) -> str:
-    """Why the 5 landmarks of ``d`` are not a plausible face for its box ('' when they are): all inside the box
+def plausible(box: np.ndarray, landmarks: np.ndarray) -> str:
+    """Why 5 ``landmarks`` are not a plausible face for ``box`` ('' when they are): all inside the box
     grown by 25 %, the eyes at least 0.25 box sides apart, the nose and the mouth on the chin side of the eye line,
     the mouth 0.5-2 eye distances from the eyes. A detector that sees a face rotated 90 degrees can put its points
     on a cheek; such a face is pixelated, never counted as anonymized."""
-    lm = np.asarray(d.landmarks, np.float64)
-    x1, y1, x2, y2 = (float(v) for v in d.box)
+    lm = np.asarray(landmarks, np.float64)
+    x1, y1, x2, y2 = (float(v) for v in box)
     side = max(x2 - x1, y2 - y1, 1e-6)
     gx, gy = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
     if not np.all(np.isfinite(lm)):
@@ -318,14 +327,6 @@ def _unrotate(pts: np.ndarray, angle: int, w: int, h: int) -> np.ndarray:
     return np.stack([w - 1 - y, x], -1)  # 270
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 class RotationRobustDetector:
     """Wraps a detector with three extra passes on copies of the frame rotated by 90, 180 and 270 degrees at
     ``scale`` of its resolution (people lying down, cameras on their side); the faces found there are mapped back
@@ -346,18 +347,18 @@ class RotationRobustDetector:
         s = self.scale
         small = frame_bgr if s == 1 else cv2.resize(frame_bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
         h, w = small.shape[:2]
+        to_frame = lambda p: (p + 0.5) / s - 0.5  # noqa: E731  (small-copy pixels -> frame pixels)
         for angle, code in _ROTATIONS:
             for d in self.inner.detect(np.ascontiguousarray(cv2.rotate(small, getattr(cv2, code)))):
                 x1, y1, x2, y2 = (float(v) for v in d.box)
                 corners = _unrotate(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), angle, w, h)
                 lm = _unrotate(np.asarray(d.landmarks, np.float64), angle, w, h)
-                to_frame = lambda p: (p + 0.5) / s - 0.5  # noqa: E731
                 c = to_frame(corners)
                 box = np.array([c[:, 0].min(), c[:, 1].min(), c[:, 0].max(), c[:, 1].max()], np.float32)
                 found.append((Detection(box, float(d.score), to_frame(lm).astype(np.float32)), angle))
-        ranked = sorted(found, key=lambda t: (plausible(t[0]) == "", t[0].score), reverse=True)
+        ranked = sorted(found, key=lambda t: (plausible(t[0].box, t[0].landmarks) == "", t[0].score), reverse=True)
         kept: list[Detection] = []
         for d, _ in ranked:
-            if all(_iou(d.box, k.box) <= 0.4 for k in kept):
+            if all(iou(d.box, k.box) <= 0.4 for k in kept):
                 kept.append(d)
         return kept

@@ -12,15 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pridss_rt.stages.detect import Detection
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / ua) if ua > 0 else 0.0
+from pridss_rt.stages.detect import Detection, iou  # noqa: F401  (iou: also this module's name for it)
 
 
 @dataclass
