@@ -72,16 +72,16 @@ def prepare_onnx(pack, role: str, fp16: bool, threshold: float, out_dir: Path) -
         path = onnx_tools.save(model, out_dir / f"{role}.onnx")
         return path, report
     feeds = calib.feeds_for(pack, role)
-    audit = fp16mod.audit_ranges(model, feeds, threshold)
-    converted = fp16mod.convert(model, audit.blocked)
-    check = fp16mod.check_conversion(model, converted, feeds)
-    report.update(audit=audit.summary(), fp16_nodes=check.fp16_nodes, nodes=check.nodes,
-                  max_abs_err=check.max_abs_err, max_rel_err=check.max_rel_err,
+    audit, conv, check = fp16mod.convert_checked(model, feeds, threshold)
+    report.update(audit=audit.summary(), compute_nodes=conv.compute_nodes, fp16_share=round(conv.fp16_share, 4),
+                  kept_fp32=dict(sorted(conv.kept.items())), flushed_to_zero=conv.flushed, fp16_nodes=check.fp16_nodes,
+                  nodes=check.nodes, max_abs_err=check.max_abs_err, max_rel_err=check.max_rel_err,
                   rewritten_constants=check.rewritten_constants, problems=check.problems)
-    path = onnx_tools.save(converted, out_dir / f"{role}.onnx")
+    path = onnx_tools.save(conv.model, out_dir / f"{role}.onnx")
     status = "ok" if check.ok else "FAILED: " + "; ".join(check.problems)
-    say(f"{role}: FP16 ONNX {path.name}: {check.fp16_nodes}/{check.nodes} nodes FP16, {len(audit.blocked)} kept FP32 "
-        f"by the range audit, max |err| vs FP32 {check.max_abs_err:.2e} (ORT-CPU) — {status}")
+    say(f"{role}: FP16 ONNX {path.name}: {conv.compute_nodes - len(conv.kept)}/{conv.compute_nodes} compute nodes FP16 "
+        f"({conv.fp16_share:.0%}), {len(conv.kept)} kept FP32 (audit.json says why), max |err| vs FP32 "
+        f"{check.max_abs_err:.2e} (ORT-CPU) — {status}")
     return path, report
 
 
@@ -102,10 +102,8 @@ def main(argv=None) -> int:
     except PackError as exc:
         print(f"build_engines: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    try:
+    try:  # FP32 and FP16 builds alike need only onnx (Polygraphy's constant folding is used when installed)
         import onnx  # noqa: F401
-        import onnxconverter_common  # noqa: F401
-        import polygraphy  # noqa: F401
     except ImportError as exc:
         print(f"build_engines: error: {exc.name} is missing: pip install -e '.[export]'", file=sys.stderr)
         return EXIT_USAGE

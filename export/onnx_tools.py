@@ -28,13 +28,18 @@ def save(model, path: str | Path, external_data_threshold: int = 1_800_000_000) 
 
 
 def sanitize(model):
-    """Fold constants (Polygraphy + ONNX-GraphSurgeon), clean up, infer shapes, check."""
+    """Fold constants (Polygraphy + ONNX-GraphSurgeon, when installed: TensorRT folds what is left itself), infer
+    shapes, check."""
     import onnx
-    from polygraphy.backend.onnx import fold_constants
-    from polygraphy.logger import G_LOGGER
 
-    G_LOGGER.module_severity = G_LOGGER.WARNING  # no per-pass chatter in build logs
-    folded = fold_constants(model, num_passes=3, do_shape_inference=True, error_ok=True)
+    try:
+        from polygraphy.backend.onnx import fold_constants
+        from polygraphy.logger import G_LOGGER
+    except ImportError:
+        folded = model
+    else:
+        G_LOGGER.module_severity = G_LOGGER.WARNING  # no per-pass chatter in build logs
+        folded = fold_constants(model, num_passes=3, do_shape_inference=True, error_ok=True)
     folded = onnx.shape_inference.infer_shapes(folded)
     onnx.checker.check_model(folded)
     return folded

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("onnxconverter_common")
 pytest.importorskip("polygraphy")
 import onnx  # noqa: E402
 

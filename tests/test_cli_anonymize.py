@@ -8,6 +8,7 @@ import pytest
 import tinypack
 
 from pridss_rt.cli import main
+from pridss_rt.eval.audit import jpeg_with_orientation
 from pridss_rt.media import SAMPLE, read_image
 
 
@@ -124,22 +125,6 @@ def test_coherence_weight_option(shared_tiny_pack, tmp_path, capsys):
             assert f["pic"] == pytest.approx(abs(2 * f["p_male_after"] - 1) - f["sim"] + want * f["p_composite"], abs=1e-3)
 
 
-def _jpeg_with_orientation(img: np.ndarray, orientation: int, big_endian: bool) -> bytes:
-    """A JPEG of ``img`` with an EXIF APP1 segment holding only the Orientation tag (written by hand)."""
-    import struct
-
-    import cv2
-
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    assert ok
-    e = ">" if big_endian else "<"
-    tiff = (b"MM" if big_endian else b"II") + struct.pack(e + "HI", 42, 8) + struct.pack(e + "H", 1) \
-        + struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(e + "I", 0)
-    app1 = b"Exif\x00\x00" + tiff
-    data = buf.tobytes()
-    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + data[2:]
-
-
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_is_applied_on_read(tmp_path, orientation):
     # what OpenCV's own EXIF-aware read (IMREAD_COLOR) shows is what read_image returns, for all 8 orientations and
@@ -153,7 +138,7 @@ def test_exif_orientation_is_applied_on_read(tmp_path, orientation):
     img[30:, 50:, 2] = 200
     for big in (False, True):
         path = tmp_path / f"o{orientation}{int(big)}.jpg"
-        path.write_bytes(_jpeg_with_orientation(img, orientation, big))
+        path.write_bytes(jpeg_with_orientation(img, orientation, big))
         assert exif_orientation(path.read_bytes()) == orientation
         got = read_image(path)
         want = cv2.imread(str(path), cv2.IMREAD_COLOR)  # applies EXIF orientation

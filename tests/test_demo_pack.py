@@ -115,7 +115,6 @@ def test_onnxruntime_and_pytorch_agree():
 
 
 def test_fp16_build_checks_pass_without_gpu(tmp_path):
-    pytest.importorskip("onnxconverter_common")
     from pridss_rt.backends.probe import machine
 
     if machine().tensorrt and machine().gpu:

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxconverter_common")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
@@ -69,30 +68,31 @@ def test_conversion_with_audit_block_list_is_exact_enough():
     check = fp16.check_conversion(model, conv, fs)
     assert check.ok, check.problems
     assert check.io_fp32
-    assert [i.type.tensor_type.elem_type for i in conv.graph.input] == [TensorProto.FLOAT]
-    assert [o.type.tensor_type.elem_type for o in conv.graph.output] == [TensorProto.FLOAT]
+    assert [i.type.tensor_type.elem_type for i in conv.model.graph.input] == [TensorProto.FLOAT]
+    assert [o.type.tensor_type.elem_type for o in conv.model.graph.output] == [TensorProto.FLOAT]
+    assert conv.kept.keys() == audit.blocked.keys() and conv.compute_nodes == 7
     assert check.rewritten_constants == []
     assert check.fp16_nodes >= 1  # 'gain' (and the Div) really run in FP16
     assert check.max_abs_err < 5e-3
 
 
-def test_converter_rewriting_a_tiny_epsilon_is_reported():
-    """Without the audit's block list the converter clamps the 1e-8 epsilon; the check must say so."""
-    model = planted_overflow_model()
-    conv = fp16.convert(model, blocked=[])
-    check = fp16.check_conversion(model, conv, feeds())
-    assert "eps" in check.rewritten_constants
-    assert not check.ok
+def test_a_tiny_epsilon_read_in_fp16_is_refused():
+    """Without the audit's block list the 1e-8 epsilon would be read by an FP16 Add and become 0: the conversion
+    refuses, naming the constant, instead of rewriting it."""
+    with pytest.raises(ValueError, match=r"initializer 'eps' is read by an FP16 node: constant 1e-08 flushes to 0"):
+        fp16.convert(planted_overflow_model(), blocked=[])
 
 
 def test_cpu_hides_what_the_audit_sees():
-    """Documented trap: the unblocked FP16 graph still gives finite outputs on ORT-CPU, because the CPU
-    provider runs ops without FP16 kernels in FP32. Only the FP32 audit reveals the overflow."""
+    """Documented trap: with only the epsilon's reader kept FP32, the squares (~1e9) run in FP16 and the graph
+    still gives finite outputs on ORT-CPU, because the CPU provider runs ops without FP16 kernels in FP32. Only
+    the FP32 audit reveals the overflow."""
     model = planted_overflow_model()
-    conv = fp16.convert(model, blocked=[])
+    conv = fp16.convert(model, blocked={"add_eps": "epsilon"})
+    assert "square" not in conv.kept  # would overflow on a GPU
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(conv.SerializeToString(), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(conv.model.SerializeToString(), providers=["CPUExecutionProvider"])
     y = sess.run(None, feeds(1)[0])[0]
     assert np.isfinite(y).all()  # looks fine here, would not be on a GPU
 
@@ -124,3 +124,113 @@ def test_calibration_covers_extremes(shared_tiny_pack):
     assert np.allclose(lat.max(0), np.maximum(latents.max(0), mu + 3 * sd), atol=1e-6)
     imgs = calib.image_batches(pack, calib.latent_batches(pack))
     assert imgs[-1].min() == pytest.approx(-1.0) and imgs[-1].max() == pytest.approx(1.0)
+
+
+# ---- the conversion pass: what onnxconverter-common 1.16 got wrong --------------------------------------------
+def _model(nodes, inits, inputs, outputs):
+    g = helper.make_graph(nodes, "g", inputs, outputs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def _vi(name, dims):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+
+
+def _types(model):
+    inferred = onnx.shape_inference.infer_shapes(model)
+    return {v.name: v.type.tensor_type.elem_type for v in
+            list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)}
+
+
+def test_graph_output_stays_fp32_when_the_last_node_is_kept():
+    # MatMul -> Softmax (kept FP32 for its numerics): the 1.16 converter made the graph output FP16
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((8, 2)).astype(np.float32), "w")
+    m = _model([helper.make_node("MatMul", ["x", "w"], ["logits"], name="fc"),
+                helper.make_node("Softmax", ["logits"], ["p"], name="softmax", axis=-1)],
+               [w], [_vi("x", ["batch", 8])], [_vi("p", ["batch", 2])])
+    conv = fp16.convert(m, {})
+    assert [o.type.tensor_type.elem_type for o in conv.model.graph.output] == [TensorProto.FLOAT]
+    assert conv.kept == {"softmax": fp16.NUMERIC_FP32_OPS["Softmax"]}
+    assert _types(conv.model)["logits"] == TensorProto.FLOAT16  # the MatMul really is FP16
+    fs = [{"x": rng.standard_normal((3, 8)).astype(np.float32)}]
+    chk = fp16.check_conversion(m, conv, fs, rtol=1e-2, atol=1e-3)
+    assert chk.ok and chk.io_fp32, chk.problems
+    # ends in an FP16 node: the output is written by a Cast back to FP32, under its own name
+    m2 = _model([helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")], [w], [_vi("x", ["batch", 8])],
+                [_vi("y", ["batch", 2])])
+    c2 = fp16.convert(m2, {})
+    last = c2.model.graph.node[-1]
+    assert (last.op_type, list(last.output), c2.model.graph.output[0].type.tensor_type.elem_type) == \
+        ("Cast", ["y"], TensorProto.FLOAT)
+
+
+def test_fanout_between_fp32_nodes_never_passes_through_fp16():
+    # 'big' (~1e5, beyond FP16) is made by a kept node and read by two kept nodes and one FP16 node: the kept
+    # readers read it directly; only the FP16 reader gets a Cast. The 1.16 converter sent it through FP16 (inf).
+    k = numpy_helper.from_array(np.array(1e5, np.float32), "k")
+    m = _model([helper.make_node("Mul", ["x", "k"], ["big"], name="scale"),
+                helper.make_node("Sub", ["big", "x"], ["a"], name="sub"),
+                helper.make_node("Add", ["big", "x"], ["b"], name="add"),
+                helper.make_node("Div", ["a", "b"], ["r"], name="ratio"),
+                helper.make_node("Sigmoid", ["big"], ["s"], name="squash")],
+               [k], [_vi("x", ["batch", 4])], [_vi("r", ["batch", 4]), _vi("s", ["batch", 4])])
+    blocked = {"scale": "range", "sub": "range", "add": "range"}
+    conv = fp16.convert(m, blocked)
+    assert fp16.round_trips(conv.model) == []
+    readers = {n.name: list(n.input) for n in conv.model.graph.node}
+    assert readers["sub"][0] == "big" and readers["add"][0] == "big" and readers["squash"] == ["big.to_fp16"]
+    assert sum(n.op_type == "Cast" and n.input[0] == "big" for n in conv.model.graph.node) == 1  # one Cast, shared
+    x = {"x": np.array([[1.0, 2.0, -3.0, 0.5]], np.float32)}
+    r32 = fp16._run(m, x)
+    r16 = fp16._run(conv.model, x)
+    assert np.isfinite(r16[0]).all()
+    np.testing.assert_allclose(r16[0], r32[0], rtol=1e-3)  # (1e5 x - x) / (1e5 x + x), all in FP32 but the Div
+
+
+def test_initializer_shared_by_fp32_and_fp16_nodes_gets_an_fp16_copy():
+    rng = np.random.default_rng(1)
+    w = numpy_helper.from_array(rng.standard_normal((4, 4)).astype(np.float32), "w")
+    m = _model([helper.make_node("MatMul", ["x", "w"], ["h"], name="kept"),
+                helper.make_node("MatMul", ["h", "w"], ["y"], name="half")],
+               [w], [_vi("x", ["batch", 4])], [_vi("y", ["batch", 4])])
+    conv = fp16.convert(m, {"kept": "range"})
+    inits = {i.name: i.data_type for i in conv.model.graph.initializer}
+    assert inits == {"w": TensorProto.FLOAT, "w.fp16.init": TensorProto.FLOAT16}
+    fs = [{"x": rng.standard_normal((2, 4)).astype(np.float32)}]
+    chk = fp16.check_conversion(m, conv, fs, rtol=1e-2, atol=1e-2)  # ORT refused the 1.16 converter's graph
+    assert chk.ok, chk.problems
+
+
+def test_tiny_weights_are_rounded_not_a_reason_to_keep_fp32():
+    # a 64x64x3x3 conv drawn N(0, 0.02) plus a few planted 1e-9 weights: FP16 (they round to 0); a scalar epsilon
+    # of the same size keeps its reader FP32
+    rng = np.random.default_rng(2)
+    w = (0.02 * rng.standard_normal((64, 64, 3, 3))).astype(np.float32)
+    w.flat[[5, 500, 5000]] = 1e-9
+    eps = numpy_helper.from_array(np.array(1e-9, np.float32), "eps")
+    m = _model([helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+                helper.make_node("Add", ["c", "eps"], ["y"], name="add_eps")],
+               [numpy_helper.from_array(w, "w"), eps], [_vi("x", ["batch", 64, 8, 8])], [_vi("y", ["batch", 64, 8, 8])])
+    assert fp16._constant_problem(w) is None
+    assert "flushes to 0" in fp16._constant_problem(np.array(1e-9, np.float32))
+    assert "below FP16's normal range" in fp16._constant_problem(np.full((64,), 1e-6, np.float32))
+    audit = fp16.audit_ranges(m, [{"x": rng.standard_normal((1, 64, 8, 8)).astype(np.float32)}])
+    assert set(audit.blocked) == {"add_eps"}
+    conv = fp16.convert(m, audit.blocked)
+    assert "conv" not in conv.kept and conv.flushed["w"] >= 3
+    chk = fp16.check_conversion(m, conv, [{"x": rng.standard_normal((1, 64, 8, 8)).astype(np.float32)}])
+    assert chk.ok and chk.rewritten_constants == [], chk.problems
+
+
+def test_round_trip_detector_sees_the_pattern():
+    m = _model([helper.make_node("Relu", ["x"], ["a"], name="r"),
+                helper.make_node("Cast", ["a"], ["a16"], name="c1", to=TensorProto.FLOAT16),
+                helper.make_node("Cast", ["a16"], ["a32"], name="c2", to=TensorProto.FLOAT),
+                helper.make_node("Relu", ["a32"], ["y"], name="r2")],
+               [], [_vi("x", [1, 4])], [_vi("y", [1, 4])])
+    assert fp16.round_trips(m) == ["a"]
+    chk = fp16.check_conversion(m, m, [{"x": np.ones((1, 4), np.float32)}])
+    assert not chk.ok and "round trips" in chk.problems[0]

@@ -14,7 +14,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
-pytest.importorskip("onnxconverter_common")
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

@@ -8,11 +8,11 @@ import logging
 import sys
 
 from pridss_rt import __version__
-from pridss_rt.cli import anonymize, bench, doctor
+from pridss_rt.cli import anonymize, audit, bench, doctor
 from pridss_rt.cli import eval as eval_cmd
 from pridss_rt.errors import PridssError
 
-SUBCOMMANDS = (doctor, anonymize, bench, eval_cmd)
+SUBCOMMANDS = (doctor, anonymize, bench, eval_cmd, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,10 +26,13 @@ class DetectorConfig:
 class AlignConfig:
     """Stage 2, align: which detected faces are fit for synthesis (the others are pixelated).
     ``min_size``: faces smaller than this (pixels) are pixelated. ``max_error``: RMS landmark misfit (crop
-    pixels) above which a face counts as an extreme pose (None: 10 % of the crop size)."""
+    pixels) above which a face counts as an extreme pose (None: 10 % of the crop size). ``min_inside``: faces with
+    less of their box inside the frame are pixelated: the networks never saw a face cut by the frame edge, and the
+    detector's mirrored edge margin can find such a face as its mirror-completed twin, shifted past the edge."""
 
     min_size: int = 24
     max_error: float | None = None
+    min_inside: float = 0.8
 
 
 REFERENCE_GENDERS = ("opposite", "random")  # SearchConfig.reference_gender

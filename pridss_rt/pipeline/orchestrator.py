@@ -27,7 +27,7 @@ from pridss_rt.pipeline.config import AlignConfig, BlendConfig, TrackingConfig
 from pridss_rt.pipeline.frames import as_bgr, from_bgr
 from pridss_rt.pipeline.results import FaceResult, FrameStatus
 from pridss_rt.stages import align, blend, score
-from pridss_rt.stages.detect import Detection, plausible
+from pridss_rt.stages.detect import Detection, inside_share, plausible
 from pridss_rt.stages.fuse import ReferenceBank, fuse
 from pridss_rt.stages.track import Track, Tracker
 
@@ -87,7 +87,7 @@ class FramePipeline:
         track = self.tracking.enabled
         tracks = self.tracker.update(dets) if track else [Track(i + 1, d.box, d.landmarks) for i, d in enumerate(dets)]
         results = [FaceResult([round(float(v), 1) for v in d.box], t.id, "pixelated") for d, t in zip(dets, tracks)]
-        todo = self._align(dets, tracks, results)
+        todo = self._align(dets, tracks, results, bgr.shape)
         t0 = self._t("align", t0)
         out = None
         if todo:
@@ -117,7 +117,8 @@ class FramePipeline:
         return from_bgr(out, layout, frame), results
 
     # ---- stage 2: which faces are fit for synthesis -------------------------------------------------
-    def _align(self, dets: list[Detection], tracks: list[Track], results: list[FaceResult]) -> list[tuple[int, np.ndarray]]:
+    def _align(self, dets: list[Detection], tracks: list[Track], results: list[FaceResult],
+               shape: tuple[int, ...]) -> list[tuple[int, np.ndarray]]:
         """(index, matrix) of the faces fit for synthesis; the others get their reason."""
         tpl = self.pack.preprocess.template
         min_size = self.align_cfg.min_size
@@ -126,6 +127,11 @@ class FramePipeline:
             try:
                 if d.size < min_size:
                     results[i].reason = f"face too small ({d.size:.0f} px < {min_size})"
+                    continue
+                share = inside_share(d.box, shape[1], shape[0])
+                if share < self.align_cfg.min_inside:
+                    results[i].reason = (f"cut by the frame edge ({share:.0%} of the face box inside < "
+                                         f"{self.align_cfg.min_inside:.0%})")
                     continue
                 lm = t.landmarks if self.tracking.enabled else d.landmarks
                 if not np.all(np.isfinite(lm)):
