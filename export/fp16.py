@@ -191,8 +191,6 @@ NUMERIC_FP32_OPS = {
     "ReduceSumSquare": "sums squares inside the op (FP16 accumulator overflow)",
     "ReduceL2": "sums squares inside the op (FP16 accumulator overflow)",
     "LpNormalization": "sums squares inside the op (FP16 accumulator overflow)",
-    "Softmax": "exp and a sum over the axis (kept FP32; a handful of values at the end of a network)",
-    "LogSoftmax": "exp and a sum over the axis (kept FP32; a handful of values at the end of a network)",
 }
 # Ops whose output type is fixed by an attribute or whose float inputs the ONNX spec types as float32 only
 TYPED_OPS = {"Cast", "CastLike", "ConstantOfShape", "EyeLike", "RandomNormal", "RandomUniform", "RandomNormalLike",

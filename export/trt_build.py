@@ -101,7 +101,11 @@ def build_engine(onnx_path: str | Path, profile: Mapping[str, tuple[Shape, Shape
     if cache_path is not None:
         old = cache_path.read_bytes() if cache_path.is_file() else b""
         cache = config.create_timing_cache(old)
-        config.set_timing_cache(cache, False)
+        if cache is None or not config.set_timing_cache(cache, False):
+            # a cache from another TensorRT or GPU is refused: build without it (a fresh one is written below)
+            cache = config.create_timing_cache(b"")
+            if cache is None or not config.set_timing_cache(cache, False):
+                raise RuntimeError(f"{cache_path}: TensorRT refused even an empty timing cache")
     monitor = make_progress_monitor(trt, label or Path(onnx_path).stem) if progress else None
     if monitor is not None:
         config.progress_monitor = monitor
@@ -123,6 +127,8 @@ def inspect_precision(engine_bytes: bytes) -> tuple[int, int]:
     trt = tensorrt()
     runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
     engine = runtime.deserialize_cuda_engine(engine_bytes)
+    if engine is None:
+        raise RuntimeError("TensorRT could not deserialize the engine it has just built (see the log above)")
     inspector = engine.create_engine_inspector()
     info = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
     return count_half_layers(info)

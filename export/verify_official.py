@@ -348,9 +348,31 @@ def _full_export(table: Table, work: Path, t0: float) -> None:
         table.add(f"full-size export: {role}", err <= tol and out.shape == ref.shape,
                   f"{size / 1e6:.0f} MB, {dims}, onnx.checker ok; ORT vs PyTorch B=1 max|err| {err:.2e} "
                   f"(tol {tol:.1e}), {time.perf_counter() - t:.0f} s")
+        if FULL_FP16:
+            fp16_row(table, role, path, {k: v.numpy() for k, v in feeds.items()})
         if not KEEP_FILES:
             path.unlink()  # ~2 GB in all
     table.add("full-size export: total", True, f"{time.perf_counter() - t0:.0f} s, S = {D}")
+
+
+FULL_FP16 = True  # the full-size export also converts each network to FP16 (export/fp16.py) and checks it
+
+
+def fp16_row(table: Table, role: str, path: Path, feed: dict) -> None:
+    """FP16 conversion of one full-size network: share of compute nodes in FP16 (of those no range forces to
+    FP32), graph I/O types, ORT-CPU parity against the FP32 graph, the reasons for every node kept FP32."""
+    from export import fp16 as fp16mod
+    from export import onnx_tools
+
+    t = time.perf_counter()
+    model = onnx_tools.sanitize(onnx_tools.load(path))
+    audit, conv, chk = fp16mod.convert_checked(model, [feed], rtol=2e-2, atol=2e-2)
+    why = sorted({r.split(":")[-1].strip() for r in conv.kept.values()})
+    table.add(f"full-size FP16: {role}", chk.ok and conv.fp16_share_unforced >= 0.95,
+              f"{conv.compute_nodes - len(conv.kept)}/{conv.compute_nodes} compute nodes FP16 "
+              f"({conv.fp16_share_unforced:.1%} of those no range forces FP32), I/O FP32 {chk.io_fp32}, "
+              f"max|err| {chk.max_abs_err:.2e}, {sum(conv.flushed.values())} weights rounded to 0; kept: {why[:4]}; "
+              f"{time.perf_counter() - t:.0f} s" + ("" if chk.ok else f"; {chk.problems}"))
 
 
 def main(argv=None) -> int:

@@ -99,3 +99,13 @@ def test_pack_declaring_wrong_tensor_name_is_caught_at_load(tiny_pack):
 def test_unknown_backend_name(shared_tiny_pack):
     with pytest.raises(BackendError, match=r"unknown backend 'cuda' \(choose from auto, trt, ort-trt, ort-cuda, ort-cpu\)"):
         open_networks(shared_tiny_pack, "cuda")
+
+
+def test_tensorrt_provider_version_rule():
+    from pridss_rt.backends.ort import trt_provider_mismatch
+
+    assert trt_provider_mismatch("1.26.1", "11.1.0").startswith("onnxruntime 1.26.1's TensorRT execution provider")
+    assert "needs onnxruntime >= 1.27" in trt_provider_mismatch("1.20.0", "11.0.0.post1")
+    assert trt_provider_mismatch("1.27.0", "11.1.0") == ""
+    assert trt_provider_mismatch("1.26.1", "10.16.1") == ""
+    assert trt_provider_mismatch("1.26.1", None) == ""

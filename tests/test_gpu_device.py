@@ -145,6 +145,48 @@ def test_cuda_kernels_report_bad_arguments(cuda_lib):
     assert rc != 0 and lib.pridss_status_string(rc)
 
 
+def test_cuda_graphs_per_batch_size_replay_like_eager_launches_in_alternation(cuda_lib):
+    # the CUDA-graph path of the TensorRT sessions (backends/trt/cuda.CudaGraph: capture after a warm-up launch,
+    # one graph per batch size, replay on the same stream) with real CUDA, on the native warp kernel instead of a
+    # TensorRT engine (TensorRT is not installed on the machines this runs on): batch sizes in alternation, new
+    # inputs written into the captured buffers before each replay, every result equal to an eager launch's
+    lib, _ = cuda_lib
+    rng = np.random.default_rng(11)
+    h, w, size = 240, 320, 64
+    frame = smooth_frame(rng, h, w)
+    d_frame = Dev(frame)
+    sizes = (1, 3, 5)
+    mats = {n: Dev(random_matrices(rng, n, h, w, size, outside=True)) for n in sizes}
+    outs = {n: Dev(np.zeros((n, 3, size, size), np.float32)) for n in sizes}
+    eager_out = Dev(np.zeros((5, 3, size, size), np.float32))
+    with cuda.Stream() as s:
+        def launch(n, out):
+            rc = lib.pridss_warp_normalize(d_frame.ptr, h, w, frame.strides[0], mats[n].ptr, n, size, _f3(MEAN),
+                                           _f3(STD), 1, out, ctypes.c_void_p(s.ptr))
+            assert rc == 0, lib.pridss_status_string(rc)
+
+        graphs = {}
+        for n in sizes:
+            launch(n, outs[n].ptr)  # warm-up on this shape, outside the capture
+            graphs[n] = cuda.CudaGraph(s, lambda n=n: launch(n, outs[n].ptr))
+        s.synchronize()
+        try:
+            for step, n in enumerate((3, 1, 5, 3, 5, 1, 3)):
+                m = random_matrices(np.random.default_rng(100 + step), n, h, w, size, outside=True)
+                _h2d(mats[n].buf.ptr, m)  # new data at the captured address
+                graphs[n].launch()
+                launch(n, eager_out.ptr)
+                s.synchronize()
+                got = _d2h(outs[n].buf.ptr, (n, 3, size, size), np.float32)
+                want = _d2h(eager_out.buf.ptr, (n, 3, size, size), np.float32)
+                assert np.array_equal(got, want), f"step {step}, batch {n}: graph replay differs from eager launch"
+        finally:
+            for g in graphs.values():
+                g.close()
+    for d in [d_frame, eager_out, *mats.values(), *outs.values()]:
+        d.buf.free()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # (b) the GPU frame path with real CUDA and real kernels
 # ---------------------------------------------------------------------------------------------------------

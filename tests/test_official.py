@@ -375,4 +375,35 @@ def test_full_size_1024_export(tmp_path):
     t = Table()
     check_full_export(t, tmp_path)
     assert not t.failed, t.render()
-    assert len(t.rows) == 5
+    assert len(t.rows) == 9  # 4 networks x (export + FP16 matrix row) + total
+
+
+# ---- FP16 conversion matrix (reduced size here; full size in test_full_size_1024_export) -----------------------
+# ORT-CPU parity tolerances, |fp16 - fp32| <= atol + rtol * |fp32|: images and S codes move by FP16 weight rounding
+# through ~20-50 layers; embeddings and probabilities are bounded by 1
+FP16_TOL = {"synthesis": (2e-2, 2e-2), "encoder": (2e-2, 2e-2), "fusion": (2e-2, 2e-2), "identity": (1e-2, 1e-2),
+            "gender": (1e-2, 1e-2)}
+
+
+@pytest.mark.parametrize("role", list(FP16_TOL))
+def test_fp16_matrix_official_networks(small, role):
+    from export import calib, fp16, onnx_tools
+    from pridss_rt.pack import load_pack
+
+    pack = load_pack(small["pack"])
+    model = onnx_tools.sanitize(onnx_tools.load(pack.network(role).path))
+    rtol, atol = FP16_TOL[role]
+    audit, conv, chk = fp16.convert_checked(model, calib.feeds_for(pack, role), rtol=rtol, atol=atol)
+    assert chk.ok, (role, chk.problems)
+    assert chk.io_fp32 and chk.round_trips == []
+    import onnx
+
+    half = onnx.TensorProto.FLOAT16
+    assert all(v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+               for v in list(conv.model.graph.input) + list(conv.model.graph.output))
+    assert conv.fp16_share_unforced >= 0.95, (role, conv.fp16_share_unforced, conv.kept)
+    assert all(conv.kept.values())  # every node kept FP32 says why
+    nodes = {n.name: n for n in model.graph.node}
+    for name, why in conv.kept.items():  # a conv is never kept for a tiny weight (the rounding handles those)
+        assert not (nodes[name].op_type == "Conv" and "flushes to 0" in why), (name, why)
+    assert any(i.data_type == half for i in conv.model.graph.initializer)

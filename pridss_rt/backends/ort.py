@@ -44,7 +44,42 @@ def available(backend: str) -> tuple[bool, str]:
     have = rt.get_available_providers()
     if want not in have:
         return False, f"onnxruntime {rt.__version__} has no {want} (has {', '.join(have)})"
+    if backend == "ort-trt":
+        why = trt_provider_mismatch(rt.__version__, _tensorrt_version())
+        if why:
+            return False, why
     return True, f"onnxruntime {rt.__version__} offers {want}"
+
+
+ORT_FOR_TRT11 = (1, 27)  # the first ONNX Runtime whose TensorRT execution provider is built against TensorRT 11
+
+
+def _version(v: str) -> tuple[int, ...]:
+    out = []
+    for part in v.split(".")[:2]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
+
+
+def _tensorrt_version() -> str | None:
+    from importlib import metadata
+
+    for dist in ("tensorrt", "tensorrt-cu13", "tensorrt-cu12"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def trt_provider_mismatch(ort_version: str, trt_version: str | None) -> str:
+    """Why ONNX Runtime's TensorRT provider cannot work with the TensorRT installed ('' when it can): TensorRT 11
+    needs onnxruntime >= 1.27 (older providers are built against TensorRT 10 and fail to load its libraries)."""
+    if trt_version and _version(trt_version)[0] >= 11 and _version(ort_version) < ORT_FOR_TRT11:
+        return (f"onnxruntime {ort_version}'s TensorRT execution provider is built for TensorRT 10; TensorRT "
+                f"{trt_version} needs onnxruntime >= {'.'.join(map(str, ORT_FOR_TRT11))}")
+    return ""
 
 
 def configure(so, threads: int | None) -> None:

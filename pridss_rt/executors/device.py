@@ -94,6 +94,10 @@ class DeviceExecutor(Executor):
         self.max_faces = max_faces
         roles = ("encoder", "synthesis", "gender", "identity") + (("coherence",) if "coherence" in nets else ())
         self.io = {role: nets[role].device_io() for role in roles}
+        other = [f"{role}.{n} ({dt})" for role, io in self.io.items() for n, (_, dt, _) in io.items() if dt != F32]
+        if other:  # its kernels and copies are written for float32 bindings
+            raise BackendError(f"the device executor needs float32 network I/O; the engines have {', '.join(other)} "
+                               "(frames go through the host executor, which converts)")
         self.d_mask = cuda.DeviceBuffer(mask.nbytes)
         self.h_mask = cuda.PinnedBuffer(mask.shape, np.float32)
         self.h_mask.view(mask.shape)[...] = mask

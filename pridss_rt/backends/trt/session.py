@@ -2,7 +2,7 @@
 caller, see :mod:`pridss_rt.backends.trt.engines`), keep one execution context, one non-blocking stream and
 persistent device + pinned host buffers sized for the engine's largest profile shape, and run with
 ``set_input_shape`` / ``set_tensor_address`` / ``execute_async_v3``. Optionally each batch size is
-captured once as a CUDA graph and replayed.
+captured once as a CUDA graph, on an execution context of its own, and replayed.
 
 Works with TensorRT 10 and 11 (only APIs present in both are used).
 """
@@ -86,6 +86,11 @@ class TrtSession(Session):
                 raise EngineError(f"{self.engine_path}: set_tensor_address('{n}') failed")
         self._batch: int | None = None
         self._graphs: dict[int, cuda.CudaGraph] = {}
+        # CUDA graphs: one execution context per captured batch size. A graph fixes the shapes and the internal
+        # memory of the context it was captured on; reshaping that context for another batch (and running it) may
+        # make TensorRT move that memory under the graph. The eager path keeps one context and reshapes it.
+        self._graph_contexts: dict[int, object] = {}
+        self._active = self.context  # the context whose output shapes the last enqueue produced
 
     # device path ----------------------------------------------------------------------------------
     def device_io(self) -> dict[str, tuple[int, np.dtype, tuple[int, ...]]]:
@@ -93,32 +98,56 @@ class TrtSession(Session):
         return {n: (self._device[n].ptr, self._dtypes[n], self._max_shapes[n]) for n in self._device}
 
     def output_shape(self, name: str) -> tuple[int, ...]:
-        return tuple(self.context.get_tensor_shape(name))
+        return tuple(self._active.get_tensor_shape(name))
 
-    def set_batch(self, batch: int) -> None:
+    def _check_batch(self, batch: int) -> None:
         if not 1 <= batch <= self.max_batch:
             raise BackendError(f"{self.spec.role}: batch {batch} outside the engine profile [1, {self.max_batch}]")
-        if batch == self._batch:
-            return
+
+    def _shape(self, context, batch: int) -> None:
         for t in self.spec.inputs:
-            if not self.context.set_input_shape(t.name, t.concrete(batch)):
+            if not context.set_input_shape(t.name, t.concrete(batch)):
                 raise EngineError(f"{self.engine_path}: set_input_shape({t.name}, {t.concrete(batch)}) rejected")
-        self._batch = batch
+
+    def set_batch(self, batch: int) -> None:
+        """Shape the eager context for ``batch`` rows (only when the batch changes)."""
+        self._check_batch(batch)
+        if batch != self._batch:
+            self._shape(self.context, batch)
+            self._batch = batch
+
+    def _graph_context(self, batch: int):
+        ctx = self._graph_contexts.get(batch)
+        if ctx is None:
+            ctx = self.engine.create_execution_context()
+            if ctx is None:
+                raise EngineError(f"{self.engine_path}: could not create an execution context for batch {batch} "
+                                  "(out of GPU memory?)")
+            self._shape(ctx, batch)
+            for n, buf in self._device.items():
+                if not ctx.set_tensor_address(n, buf.ptr):
+                    raise EngineError(f"{self.engine_path}: set_tensor_address('{n}') failed")
+            self._graph_contexts[batch] = ctx
+        return ctx
 
     def enqueue(self, batch: int) -> None:
         """Enqueue one inference of ``batch`` rows on the session's stream (inputs already on device)."""
-        self.set_batch(batch)
         if self.cuda_graphs:
+            self._check_batch(batch)
             graph = self._graphs.get(batch)
+            ctx = self._graph_context(batch)
             if graph is None:
-                self._execute()  # TensorRT must run once after a shape change before capture
-                graph = self._graphs[batch] = cuda.CudaGraph(self.stream, self._execute)
+                self._execute(ctx)  # TensorRT must run once on a new shape before capture (lazy allocations)
+                graph = self._graphs[batch] = cuda.CudaGraph(self.stream, lambda: self._execute(ctx))
             graph.launch()
+            self._active = ctx
         else:
-            self._execute()
+            self.set_batch(batch)
+            self._execute(self.context)
+            self._active = self.context
 
-    def _execute(self) -> None:
-        if not self.context.execute_async_v3(self.stream.ptr):
+    def _execute(self, context) -> None:
+        if not context.execute_async_v3(self.stream.ptr):
             raise BackendError(f"{self.spec.role}: execute_async_v3 failed (see the TensorRT log)")
 
     # host path ------------------------------------------------------------------------------------
@@ -143,6 +172,8 @@ class TrtSession(Session):
         for g in getattr(self, "_graphs", {}).values():
             g.close()
         self._graphs = {}
+        self._graph_contexts = {}
+        self._active = None
         for buf in list(getattr(self, "_device", {}).values()) + list(getattr(self, "_host", {}).values()):
             buf.free()
         self._device, self._host = {}, {}
