@@ -14,6 +14,7 @@ _HINTS = {
     "cuda.bindings": "pip install 'pridss-rt[trt]' (cuda-python)",
     "cuda.bindings.runtime": "pip install 'pridss-rt[trt]' (cuda-python)",
     "onnx": "pip install 'pridss-rt[export]'",
+    "ray": "pip install 'pridss-rt[ray]'",
 }
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 
 from pridss_rt import media
+from pridss_rt.archive.items import frame_record, process_image, process_video
 from pridss_rt.cli.options import add_runtime_options, runtime_kwargs
 from pridss_rt.errors import InputError
 
@@ -22,6 +23,13 @@ def add_parser(sub):
     a.add_argument("--max-frames", type=int, default=None, help="stop videos/webcam after N frames")
     a.add_argument("--json", metavar="FILE", help="write one JSON line per image/frame with every face's record")
     a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run on Ray: 'local' (default when given without a value) starts a local Ray instance, "
+                        "otherwise a cluster address; outputs are written under temporary names, a ledger in the "
+                        "output folder lets a re-run skip what is done (pip install 'pridss-rt[ray]')")
+    a.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="Ray actors, each holding one Anonymizer (default: one per GPU with a GPU backend, "
+                        "else one per CPU)")
     add_runtime_options(a)
     return a
 
@@ -40,10 +48,10 @@ class JsonLog:
         self.f = open(path, "w", encoding="utf-8") if path else None
 
     def write(self, source: str, frame: int | None, faces, frame_status=None) -> None:
+        self.write_record(frame_record(source, frame, faces, frame_status))
+
+    def write_record(self, rec: dict) -> None:
         if self.f:
-            rec = {"source": source, "frame": frame, "faces": [f.to_json() for f in faces]}
-            if frame_status is not None and frame_status.whole_frame_pixelated:
-                rec["whole_frame_pixelated"], rec["reason"] = True, frame_status.reason
             self.f.write(json.dumps(rec, allow_nan=False) + "\n")  # always valid JSON (to_json: NaN -> null)
 
     def close(self) -> None:
@@ -66,6 +74,10 @@ def main(args) -> int:
 
         if "GUI" not in cv2.getBuildInformation() or "NONE" in cv2.getBuildInformation().split("GUI:")[-1][:40]:
             raise InputError("--preview needs an OpenCV build with a GUI (opencv-python-headless has none)")
+    if args.ray is not None:
+        return _ray(args)
+    if args.workers is not None:
+        raise InputError("--workers is an option of the Ray path: add --ray (or --ray ADDRESS)")
     jobs = media.plan(args.inputs, args.output) if args.source is None else []  # bad paths/extensions: before any work
     log = JsonLog(args.json)
     failed = 0
@@ -76,27 +88,21 @@ def main(args) -> int:
             images = [j for j in jobs if j.kind == "image"]
             bar = tqdm(images, desc="images", unit="img", disable=args.no_progress or len(images) < 2)
             for job in bar:
-                try:
-                    img = media.read_image(job.src)
-                    anon.reset()  # unrelated images: no tracking across them
-                    out, faces = anon.process(img)
-                    media.write_image(job.dst, out)
-                    log.write(str(job.src), None, faces, anon.last_frame)
-                    n_pix = sum(f.status != "anonymized" for f in faces)
-                    if anon.last_frame.whole_frame_pixelated:
-                        print(f"pridss-rt: {job.src}: whole image pixelated ({anon.last_frame.reason})", file=sys.stderr)
-                    elif len(images) < 2:
-                        print(f"{job.src} -> {job.dst}: {len(faces)} face(s), {len(faces) - n_pix} anonymized, "
-                              f"{n_pix} pixelated", file=sys.stderr)
-                except InputError as exc:
+                r = process_image(anon, job)  # the Ray workers run the same function
+                if not r.ok:
                     failed += 1
-                    print(f"pridss-rt: skipped {job.src}: {exc}", file=sys.stderr)
+                    print(f"pridss-rt: skipped {job.src}: {r.error}", file=sys.stderr)
+                    continue
+                for rec in r.records:
+                    log.write_record(rec)
+                if r.note:
+                    print(f"pridss-rt: {job.src}: {r.note}", file=sys.stderr)
+                elif len(images) < 2:
+                    print(f"{job.src} -> {job.dst}: {r.faces} face(s), {r.faces - r.pixelated} anonymized, "
+                          f"{r.pixelated} pixelated", file=sys.stderr)
             for job in (j for j in jobs if j.kind == "video"):
-                try:
-                    _video(anon, job, args, log)
-                except InputError as exc:
+                if not _video(anon, job, args, log):
                     failed += 1
-                    print(f"pridss-rt: skipped {job.src}: {exc}", file=sys.stderr)
         finally:
             log.close()
     if len(jobs) > 1 or failed:
@@ -104,36 +110,42 @@ def main(args) -> int:
     return 1 if failed else 0
 
 
-def _video(anon, job, args, log) -> None:
+def _video(anon, job, args, log) -> bool:
     from tqdm import tqdm
 
-    reader = media.VideoReader(str(job.src))
-    anon.reset()
-    writer = None
-    n = 0
+    bar = tqdm(desc=job.src.name, unit="frame", disable=args.no_progress)
+
+    def opened(total: int) -> None:
+        bar.total = total or None
+        bar.refresh()
+
+    def frame_done(rec) -> None:
+        log.write_record(rec)
+        bar.update(1)
+
     try:
-        bar = tqdm(total=reader.frames or None, desc=job.src.name, unit="frame", disable=args.no_progress)
-        for frame in reader:
-            out, faces = anon.process(frame)
-            if writer is None:
-                writer = media.VideoWriter(job.dst, reader.fps, (out.shape[1], out.shape[0]), audio_from=job.src)
-            writer.write(out)
-            log.write(str(job.src), n, faces, anon.last_frame)
-            n += 1
-            bar.update(1)
-            if args.max_frames and n >= args.max_frames:
-                break
-        bar.close()
+        r = process_video(anon, job, args.max_frames, on_frame=frame_done, keep_records=False, on_open=opened)
     finally:
-        reader.close()
-        if writer is not None:
-            writer.close()
-    if n == 0:
-        raise InputError(f"{job.src}: no frames could be decoded")
-    print(f"{job.src} -> {job.dst}: {n} frames ({writer.audio_note})", file=sys.stderr)
-    expected = min(reader.frames, args.max_frames) if args.max_frames else reader.frames
-    if expected and n < expected:  # a garbled stream: what was decoded is written (anonymized), the loss is named
-        raise InputError(f"{job.src}: only {n} of {expected} frames could be decoded; {job.dst} holds those {n}")
+        bar.close()
+    if r.frames:
+        print(f"{job.src} -> {job.dst}: {r.frames} frames ({r.note})", file=sys.stderr)
+    if not r.ok:
+        print(f"pridss-rt: skipped {job.src}: {r.error}", file=sys.stderr)
+    return r.ok
+
+
+def _ray(args) -> int:
+    from pridss_rt.archive.ray_runner import anonymize_on_ray
+
+    if args.source is not None or args.preview:
+        raise InputError("--ray anonymizes files and folders; --source/--preview run in one process")
+    kw = runtime_kwargs(args)
+    threads = kw.pop("threads")
+    summary = anonymize_on_ray(args.inputs, args.output, address=args.ray, workers=args.workers, anonymizer=kw,
+                               max_frames=args.max_frames, json_log=args.json, progress=not args.no_progress,
+                               threads=threads)
+    print(f"pridss-rt: {summary.line()}", file=sys.stderr)
+    return 1 if summary.failed else 0
 
 
 def _stream(anon, args, log) -> int:
