@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = ("torch", "tensorrt", "cuda", "onnx", "onnxruntime", "polygraphy", "export", "cv2")
+FORBIDDEN = ("torch", "tensorrt", "cuda", "onnx", "onnxruntime", "polygraphy", "export", "cv2", "ray")
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -24,6 +24,11 @@ def test_import_is_light():
 def test_cli_parser_is_light():
     loaded = _loaded_after("from pridss_rt.cli import build_parser; build_parser()")
     assert not loaded & set(FORBIDDEN)
+
+
+def test_archive_package_does_not_import_ray():
+    loaded = _loaded_after("import pridss_rt.archive, pridss_rt.archive.ray_runner")
+    assert "ray" not in loaded
 
 
 def test_backend_modules_import_without_gpu_libraries():

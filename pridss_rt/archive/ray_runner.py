@@ -127,14 +127,10 @@ def anonymize_on_ray(inputs: Iterable[str | os.PathLike], output: str | os.PathL
         else:
             todo.append(j)
 
-    started = False
-    if address == "local":
-        if not ray.is_initialized():
-            ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-            started = True
-    else:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-        started = True
+    started = not ray.is_initialized()  # a Ray this process already runs (or joined) is used as it is
+    if started:
+        ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING)
     try:
         resources = ray.cluster_resources()
         backend = kwargs.get("backend", "auto")
