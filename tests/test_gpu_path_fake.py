@@ -161,3 +161,34 @@ def test_both_executors_run_the_same_stages_and_agree(gpu_anon, color_match):
             assert np.abs(oo[face].astype(int) - oh[face].astype(int)).mean() > 0.5
             assert (og[~face] == frame[~face]).mean() > 0.999
     assert lib.calls.count("paste_back") == len(frames)
+
+
+@pytest.mark.parametrize("color_match", [True, False])
+def test_non_finite_synthesis_on_the_device_fails_closed(gpu_anon, monkeypatch, color_match):
+    # a NaN in the synthesis binding, on the search frame and on a tracked frame (one synthesis row, no scoring):
+    # the face is pixelated with the reason, never pasted; the frame equals the host path's fail-closed output
+    from pridss_rt.stages.blend import expand_box, pixelate
+
+    pack, root, calls, lib = gpu_anon
+    frame = read_image(SAMPLE)
+    with Anonymizer(pack, "trt", engines_root=root, blend=BlendConfig(color_match=color_match), threads=1) as g:
+        assert g.device is not None
+        _, faces = g.process(frame)  # the search frame, clean: the track keeps its reference
+        assert faces[0].status == "anonymized"
+        dev = g.device
+        real = dev._synthesize
+
+        def poisoned(latents):
+            real(latents)
+            syn = dev.nets["synthesis"]
+            from test_backend_trt_fake import Memory
+
+            out = dev.io["synthesis"][syn.outputs[0].name][0]
+            Memory.view(out, np.float32, (1,))[0] = np.nan  # the first pixel of row 0 on the "device"
+
+        monkeypatch.setattr(dev, "_synthesize", poisoned)
+        out, faces = g.process(frame)  # tracked: no scores to catch it, only the paste's check
+        assert faces[0].status == "pixelated" and "non-finite network output: synthesis" in faces[0].reason
+        want = frame.copy()
+        pixelate(want, expand_box(np.array(faces[0].box), frame.shape))
+        assert (out == want).all()

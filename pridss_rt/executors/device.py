@@ -147,7 +147,23 @@ class DeviceExecutor(Executor):
             self._paste_matched(slot, rows, mats)
         else:
             syn = self.nets["synthesis"]
-            self._paste(slot, self.io["synthesis"][syn.outputs[0].name][0], rows, mats)
+            out = self.io["synthesis"][syn.outputs[0].name][0]
+            self._check_finite(self._download_rows(out, rows))  # what will be pasted, tracked rows included
+            self._paste(slot, out, rows, mats)
+
+    def _download_rows(self, out: int, rows: list[int]) -> np.ndarray:
+        """Synthesized crops ``rows`` into the pinned host buffer (a few hundred KB per face), synchronized."""
+        crop_bytes = 3 * self.S * self.S * 4
+        gen = self.h_gen.view((len(rows), 3, self.S, self.S))
+        for j, row in enumerate(rows):
+            cuda.copy_dtoh_async(gen[j], out + row * crop_bytes, self.s_main)
+        self.s_main.synchronize()
+        return gen
+
+    @staticmethod
+    def _check_finite(crops: np.ndarray) -> None:
+        if not np.all(np.isfinite(crops)):  # a NaN would be pasted as a flat blob: fail closed instead
+            raise FloatingPointError("non-finite network output: synthesis")
 
     def result(self, slot: _Slot) -> np.ndarray:
         return self.download(slot)
@@ -258,13 +274,11 @@ class DeviceExecutor(Executor):
         syn = self.nets["synthesis"]
         out = self.io["synthesis"][syn.outputs[0].name][0]
         enc_in = self.io["encoder"][self.nets["encoder"].inputs[0].name][0]
-        crop_bytes = 3 * self.S * self.S * 4
         shape = (n, 3, self.S, self.S)
-        gen, orig = self.h_gen.view(shape), self.h_orig.view(shape)
-        for j, row in enumerate(rows):
-            cuda.copy_dtoh_async(gen[j], out + row * crop_bytes, self.s_main)
+        orig = self.h_orig.view(shape)
         cuda.copy_dtoh_async(orig, enc_in, self.s_main)
-        self.s_main.synchronize()
+        gen = self._download_rows(out, rows)
+        self._check_finite(gen)
         g8, o8 = align.to_uint8(gen, pre), align.to_uint8(orig, pre)
         gen[...] = align.from_uint8(np.stack([blend.color_match(g8[j], o8[j], self.mask) for j in range(n)]), pre)
         cuda.copy_htod_async(self.d_paste.ptr, gen, self.s_main)
