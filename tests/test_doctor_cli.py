@@ -30,6 +30,12 @@ def test_doctor_text_and_bad_pack(tiny_pack, capsys, tmp_path):
     out = capsys.readouterr().out
     assert rc == 1
     assert "Machine" in out and "Backends" in out and "Engines" in out and "Next" in out
+    from importlib import metadata
+
+    try:
+        assert f"  Ray           {metadata.version('ray')}" in out
+    except metadata.PackageNotFoundError:
+        assert "  Ray           not installed (pip install 'pridss-rt[ray]'" in out
     assert "BAD" in out and "networks.gender.sha256: hash mismatch" in out
 
 

@@ -28,7 +28,8 @@ def collect(packs: list[str] | None = None, engines_root: str | None = None) -> 
     m = machine()
     root = Path(engines_root) if engines_root else default_engines_root()
     report: dict[str, Any] = {"pridss_rt": __version__, "python": sys.version.split()[0], "machine": m.to_json(),
-                              "backends": {}, "packs": {}, "engines_root": str(root), "engines": [], "next": []}
+                              "backends": {}, "packs": {}, "engines_root": str(root), "engines": [], "next": [],
+                              "ray": _dist_version("ray")}  # the archive path (--ray); read without importing Ray
     for name in BACKENDS:
         try:
             ok, why = backend_available(name)
@@ -125,6 +126,15 @@ def _fmt_bool(ok: bool) -> str:
     return "yes" if ok else "no "
 
 
+def _dist_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def render(r: dict[str, Any]) -> str:
     m = r["machine"]
     lines = [f"pridss-rt {r['pridss_rt']} (Python {r['python']})", "", "Machine"]
@@ -142,6 +152,8 @@ def render(r: dict[str, Any]) -> str:
     det = r.get("detector", {})
     lines.append(f"  detector      mtcnn: {det.get('mtcnn') or det.get('error')}")
     lines.append(f"  native ops    cpu: {r['native']['cpu']}; cuda: {r['native']['cuda']}")
+    ray = r.get("ray") or "not installed (pip install 'pridss-rt[ray]' for anonymize --ray)"
+    lines.append(f"  Ray           {ray}")
     lines += ["", "Backends"]
     for name, b in r["backends"].items():
         lines.append(f"  {name:<9} {_fmt_bool(b['available'])}  {b['detail']}")
