@@ -75,7 +75,7 @@ class Worker:
 def _ray():
     from pridss_rt._lazy import lazy_import
 
-    return lazy_import("ray", "the Ray path (pip install 'pridss-rt[ray]')")
+    return lazy_import("ray", "the Ray path (anonymize --ray)")
 
 
 def _settings(anonymizer: dict[str, Any], max_frames: int | None) -> dict[str, Any]:
