@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pridss_rt.eval import audit
-from pridss_rt.media import SAMPLE, read_image
+from pridss_rt.media import SAMPLE
 from pridss_rt.pipeline.results import FaceResult
 
 

@@ -462,7 +462,6 @@ def test_fake_tensorrt_refuses_what_tensorrt_refuses(fake_gpu):
 
 
 def test_a_read_on_another_stream_without_a_wait_is_a_race(fake_gpu):
-    mem = Memory()
     a, b = cuda.Stream(), cuda.Stream()
     buf = cuda.DeviceBuffer(64)
     cuda.copy_htod_async(buf.ptr, np.ones(16, np.float32), a)
@@ -476,7 +475,6 @@ def test_a_read_on_another_stream_without_a_wait_is_a_race(fake_gpu):
     a.synchronize()
     cuda.copy_dtoh_async(host, buf.ptr, b)  # ordered by the host
     assert host.sum() == 16
-    del mem
 
 
 def test_cuda_graphs_per_batch_size_match_eager_runs_in_alternation(fake_gpu):

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from pridss_rt.errors import InputError
+from pridss_rt.errors import InputError, PridssError
 
 UNCHANGED = 2  # levels: a pixel whose every channel moved at most this much is unchanged
 RAW_SHARE = 0.5  # share of unchanged inner-face pixels from which a face counts as raw
@@ -321,7 +321,7 @@ def cases(sources: list[SourceFace], *, sizes: Iterable[int] = SIZES, below: Ite
                 path.write_bytes(jpeg_with_orientation(stored, o))
                 read = read_image(path)  # what the CLI gives the anonymizer
                 if read.shape != upright.shape:
-                    raise AssertionError(f"EXIF orientation {o}: read {read.shape}, expected {upright.shape} upright")
+                    raise PridssError(f"EXIF orientation {o}: read_image gave {read.shape}, not the upright {upright.shape}")
                 yield Case("exif", f"orientation {o}", read, faces, src.name)
         n = max(2, video_frames) if video_frames else 0
         for t in range(n):
