@@ -89,11 +89,20 @@ def name_nodes(model) -> None:
         seen.add(node.name)
 
 
-def _float_tensor_names(model) -> list[str]:
+def _elem_types(model) -> dict[str, int]:
+    """Element type of every value of ``model`` (shape inference, graph I/O, initializers)."""
     onnx = _onnx()
     inferred = onnx.shape_inference.infer_shapes(model)
     types = {vi.name: vi.type.tensor_type.elem_type for vi in
              list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)}
+    for init in model.graph.initializer:
+        types[init.name] = init.data_type
+    return types
+
+
+def _float_tensor_names(model) -> list[str]:
+    onnx = _onnx()
+    types = _elem_types(model)
     inits = {i.name for i in model.graph.initializer}
     names = []
     for node in model.graph.node:
@@ -225,16 +234,6 @@ class Conversion:
         """FP16 compute nodes / compute nodes that no value range forces to FP32."""
         free = self.compute_nodes - len(self.by_range)
         return 1.0 - (len(self.kept) - len(self.by_range)) / max(1, free)
-
-
-def _elem_types(model) -> dict[str, int]:
-    onnx = _onnx()
-    inferred = onnx.shape_inference.infer_shapes(model)
-    types = {vi.name: vi.type.tensor_type.elem_type for vi in
-             list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output)}
-    for init in model.graph.initializer:
-        types[init.name] = init.data_type
-    return types
 
 
 def _constants_to_initializers(model) -> None:
@@ -401,9 +400,7 @@ class ConversionCheck:
 def count_fp16_nodes(model) -> int:
     """Compute nodes (not Cast) whose first output is FP16 after shape inference."""
     onnx = _onnx()
-    inferred = onnx.shape_inference.infer_shapes(model)
-    types = {vi.name: vi.type.tensor_type.elem_type for vi in
-             list(inferred.graph.value_info) + list(inferred.graph.output)}
+    types = _elem_types(model)
     return sum(1 for n in model.graph.node
                if n.op_type not in ("Cast", "Constant") and n.output and types.get(n.output[0]) == onnx.TensorProto.FLOAT16)
 

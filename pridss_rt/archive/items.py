@@ -7,7 +7,9 @@ file never leaves a half-written output under the final name.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -81,11 +83,29 @@ def frame_record(source: str, frame: int | None, faces, frame_status) -> dict[st
     return rec
 
 
+class JsonLog:
+    """The ``--json`` log: one JSON line per image or video frame with every face's record (always valid JSON:
+    ``FaceResult.to_json`` turns NaN into null). No file: writes nothing."""
+
+    def __init__(self, path: str | os.PathLike | None):
+        self.f = open(path, "w", encoding="utf-8") if path else None
+
+    def write(self, source: str, frame: int | None, faces, frame_status=None) -> None:
+        self.write_record(frame_record(source, frame, faces, frame_status))
+
+    def write_record(self, rec: dict[str, Any]) -> None:
+        if self.f:
+            self.f.write(json.dumps(rec, allow_nan=False) + "\n")
+
+    def close(self) -> None:
+        if self.f:
+            self.f.close()
+            self.f = None
+
+
 def process_image(anon, job: media.Job) -> ItemResult:
     """Read, anonymize (tracks reset: unrelated images) and write one image. Errors of the file itself
     (unreadable, unwritable) are returned in the result, not raised."""
-    import time
-
     t0 = time.perf_counter()
     res = ItemResult(str(job.src), str(job.dst), "image", False)
     try:
@@ -114,8 +134,6 @@ def process_video(anon, job: media.Job, max_frames: int | None = None,
     audio kept when ffmpeg is available. ``on_open`` gets the container's frame count (0: unknown) once the video is
     open, ``on_frame`` each frame's log record as it is made. A video whose
     frames could not all be decoded is written with the frames that were, and reported as failed with the count."""
-    import time
-
     t0 = time.perf_counter()
     res = ItemResult(str(job.src), str(job.dst), "video", False)
     try:

@@ -15,7 +15,6 @@ process, a lost node) is retried on a fresh actor, up to ``retries`` times; a fi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pridss_rt import __version__, media
-from pridss_rt.archive.items import ItemResult, process_image, process_video
+from pridss_rt.archive.items import ItemResult, JsonLog, process_image, process_video
 from pridss_rt.archive.ledger import Ledger, file_sha256, run_key
 from pridss_rt.errors import InputError, PridssError
 
@@ -146,8 +145,9 @@ def anonymize_on_ray(inputs: Iterable[str | os.PathLike], output: str | os.PathL
         if not todo:
             return summary
         remote = ray.remote(worker_class).options(max_restarts=0, **opts)
-        summary = _schedule(ray, remote, kwargs, todo, min(n, len(_units(todo, batch_size))), batch_size,
-                            max_frames, retries, ledger, hashes, settings, json_log, progress, summary)
+        units = _units(todo, batch_size)
+        summary = _schedule(ray, remote, kwargs, units, len(todo), min(n, len(units)), max_frames, retries, ledger,
+                            hashes, settings, json_log, progress, summary)
         return summary
     finally:
         summary.seconds = time.perf_counter() - t0
@@ -155,19 +155,19 @@ def anonymize_on_ray(inputs: Iterable[str | os.PathLike], output: str | os.PathL
             ray.shutdown()
 
 
-def _schedule(ray, remote, kwargs, todo, n, batch, max_frames, retries, ledger, hashes, settings, json_log,
+def _schedule(ray, remote, kwargs, units, items, n, max_frames, retries, ledger, hashes, settings, json_log,
               progress, summary: RunSummary) -> RunSummary:
     from tqdm import tqdm
 
     died = (ray.exceptions.RayActorError,) + tuple(
         getattr(ray.exceptions, e) for e in ("ActorDiedError", "WorkerCrashedError", "NodeDiedError", "OwnerDiedError")
         if hasattr(ray.exceptions, e))
-    logf = open(json_log, "w", encoding="utf-8") if json_log else None
-    bar = tqdm(total=len(todo), unit="item", desc="archive", disable=not progress)
+    logf = JsonLog(json_log)
+    bar = tqdm(total=items, unit="item", desc="archive", disable=not progress)
     t_start, frames = time.perf_counter(), 0
     actors = [remote.remote(kwargs) for _ in range(n)]
     idle = deque(actors)
-    queue = deque((u, 0) for u in _units(todo, batch))
+    queue = deque((u, 0) for u in units)
     inflight: dict[Any, tuple[Any, tuple[str, Any], int]] = {}
     deaths_without_progress = 0
 
@@ -181,9 +181,8 @@ def _schedule(ray, remote, kwargs, todo, n, batch, max_frames, retries, ledger, 
             else:
                 summary.failed.append(r)
                 bar.write(f"pridss-rt: failed {r.src}: {r.error}", file=sys.stderr)
-            if logf:
-                for rec in r.records:
-                    logf.write(json.dumps(rec, allow_nan=False) + "\n")
+            for rec in r.records:
+                logf.write_record(rec)
             frames += r.frames
             bar.update(1)
         bar.set_postfix_str(f"{frames / max(time.perf_counter() - t_start, 1e-9):.1f} frames/s", refresh=False)
@@ -222,8 +221,7 @@ def _schedule(ray, remote, kwargs, todo, n, batch, max_frames, retries, ledger, 
                 finish(results)
     finally:
         bar.close()
-        if logf:
-            logf.close()
+        logf.close()
         for a in actors + list(idle):
             try:
                 ray.kill(a)

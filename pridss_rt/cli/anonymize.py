@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 from pridss_rt import media
-from pridss_rt.archive.items import frame_record, process_image, process_video
+from pridss_rt.archive.items import JsonLog, process_image, process_video
 from pridss_rt.cli.options import add_runtime_options, runtime_kwargs
 from pridss_rt.errors import InputError
 
@@ -41,22 +40,6 @@ def _anonymizer(args):
     print(f"pridss-rt: pack '{anon.pack.name}' on {anon.backend} ({anon.nets.reason}), K={anon.candidates}",
           file=sys.stderr)
     return anon
-
-
-class JsonLog:
-    def __init__(self, path: str | None):
-        self.f = open(path, "w", encoding="utf-8") if path else None
-
-    def write(self, source: str, frame: int | None, faces, frame_status=None) -> None:
-        self.write_record(frame_record(source, frame, faces, frame_status))
-
-    def write_record(self, rec: dict) -> None:
-        if self.f:
-            self.f.write(json.dumps(rec, allow_nan=False) + "\n")  # always valid JSON (to_json: NaN -> null)
-
-    def close(self) -> None:
-        if self.f:
-            self.f.close()
 
 
 def main(args) -> int:

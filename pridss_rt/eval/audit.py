@@ -340,17 +340,14 @@ def _box_iou(a, b) -> float:
 
 def judge(case: Case, out: np.ndarray, results: list, whole_frame: bool) -> list[FaceOutcome]:
     """The outcome of every pasted face of ``case`` given the anonymizer's output frame and face results."""
-    a = case.frame.astype(np.int16)
-    b = out.astype(np.int16)
-    diff = np.abs(a - b)
-    if diff.ndim == 3:
-        diff = diff.max(2)
+    absdiff = np.abs(case.frame.astype(np.int16) - out.astype(np.int16))
+    diff = absdiff.max(2) if absdiff.ndim == 3 else absdiff  # the largest change over the channels
     outcomes = []
     for f in case.faces:
         sel = f.inner
         n = int(sel.sum())
         unchanged = float((diff[sel] <= UNCHANGED).mean()) if n else 0.0
-        change = float(np.abs(a - b)[sel].mean()) if n else 0.0
+        change = float(absdiff[sel].mean()) if n else 0.0
         best = max(results, key=lambda r: _box_iou(r.box, f.box), default=None)
         detected = best is not None and _box_iou(best.box, f.box) >= MATCH_IOU
         status = "frame pixelated" if whole_frame else best.status if detected else "missed"

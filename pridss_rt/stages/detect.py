@@ -212,9 +212,8 @@ class MTCNNDetector:
             # each level is resized from the previous one (same area filter, a fraction of the work)
             level = cv2.resize(level, (ws, hs), interpolation=cv2.INTER_AREA)
             x = self._norm(level)
-            p = pad
-            if p:  # mirrored margin: a face cut by the frame edge is completed by its mirror image
-                x = np.pad(x, ((p, p), (p, p), (0, 0)), mode="symmetric")
+            if pad:  # mirrored margin: a face cut by the frame edge is completed by its mirror image
+                x = np.pad(x, ((pad, pad), (pad, pad), (0, 0)), mode="symmetric")
             x = x[None].transpose(0, 2, 1, 3)
             reg, prob = self._p.run(None, {self._p.get_inputs()[0].name: x})
             prob = prob[0, :, :, 1].T  # (H', W')
@@ -222,8 +221,8 @@ class MTCNNDetector:
             ys, xs = np.nonzero(prob >= t1)
             if len(ys) == 0:
                 continue
-            b = np.stack([np.trunc((2 * xs + 1 - p) / s), np.trunc((2 * ys + 1 - p) / s),
-                          np.trunc((2 * xs + 12 - p) / s), np.trunc((2 * ys + 12 - p) / s)], 1)
+            b = np.stack([np.trunc((2 * xs + 1 - pad) / s), np.trunc((2 * ys + 1 - pad) / s),
+                          np.trunc((2 * xs + 12 - pad) / s), np.trunc((2 * ys + 12 - pad) / s)], 1)
             sc = prob[ys, xs]
             keep = _nms(b, sc, 0.5)
             cands.append(np.concatenate([b[keep], sc[keep, None], reg[ys, xs][keep]], 1))
@@ -255,11 +254,11 @@ class MTCNNDetector:
         if pad:  # a face near the edge and its mirror-completed twin overlap: the one more inside the frame wins
             inside = np.array([inside_share(b, w, h) for b in boxes - np.array([1, 1, 0, 0])])
             ok = inside >= MIN_INSIDE  # mostly in the mirrored margin: a mirror image of what is inside
-            boxes, sc, lx, ly, rank = boxes[ok], sc[ok], lx[ok], ly[ok], (sc * inside)[ok]
+            boxes, sc, lx, ly, inside = boxes[ok], sc[ok], lx[ok], ly[ok], inside[ok]
+            rank = sc * inside
         keep = _nms(boxes, rank, 0.7, "min")
         if pad:  # a cut face's mirror-completed twin straddles the edge beside it: one face, the one more inside
-            twins = [i for i in keep if inside[ok][i] < 1.0]
-            keep = [i for i in keep if i not in twins or not any(
+            keep = [i for i in keep if inside[i] >= 1.0 or not any(
                 iou(boxes[i], boxes[j]) > 0.3 for j in keep if j != i and rank[j] > rank[i])]
         out = []
         for i in keep:

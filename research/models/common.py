@@ -64,6 +64,26 @@ def load_cache(split=None):
     return np.asarray(imgs), d
 
 
+def start_training(a):
+    """The set-up the trainers share: threads, seeds and the output folder from their arguments (``threads``,
+    ``seed``, ``out``), then the train split of the cache. Returns (images, meta, male, male indices, female indices)."""
+    torch.set_num_threads(a.threads)
+    seed_all(a.seed)
+    os.makedirs(a.out, exist_ok=True)
+    imgs, meta = load_cache('train')
+    male = meta['male'].astype(bool)
+    return imgs, meta, male, np.where(male)[0], np.where(~male)[0]
+
+
+def opposite_references(rng, io, male, idx_m, idx_f, nbr, nn_prob):
+    """One opposite-gender reference per original ``io``: with probability ``nn_prob`` one of its nearest
+    opposite-gender faces (``nbr`` rows), else a random opposite-gender face."""
+    B = len(io)
+    near = rng.random(B) < nn_prob
+    return np.where(near, nbr[io, rng.integers(0, nbr.shape[1], B)],
+                    np.where(male[io], rng.choice(idx_f, B), rng.choice(idx_m, B)))
+
+
 def to_tensor(u8):
     """uint8 [B,H,W,3] RGB -> float normalized [B,3,H,W]."""
     x = torch.from_numpy(np.ascontiguousarray(u8)).permute(0, 3, 1, 2).float()

@@ -26,7 +26,8 @@ Usage (2-core CPU): nice -n 10 python research/training/train_ae.py --steps 2000
 import argparse, json, os, sys, time
 import numpy as np, torch, torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))  # repository root, for research.* when run as a file
-from research.models.common import seed_all, load_cache, to_tensor, ssim, identity_pixel_mask, identity_cells, REGIONS
+from research.models.common import start_training, opposite_references, to_tensor, ssim, identity_pixel_mask, \
+    identity_cells, REGIONS
 from research.models.models import Encoder, Synthesis, SmallCNN, latent_mask
 
 
@@ -163,12 +164,7 @@ def main():
     ap.add_argument('--d_lr', type=float, default=1e-3)
     ap.add_argument('--adv_warmup', type=int, default=100, help='critic-only steps before the term is applied')
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    seed_all(a.seed)
-    os.makedirs(a.out, exist_ok=True)
-    imgs, meta = load_cache('train')
-    male = meta['male'].astype(bool)
-    idx_m, idx_f = np.where(male)[0], np.where(~male)[0]
+    imgs, meta, male, idx_m, idx_f = start_training(a)
     E, S = Encoder().to(memory_format=torch.channels_last), Synthesis().to(memory_format=torch.channels_last)
     params = list(E.parameters()) + list(S.parameters())
     opt = torch.optim.Adam(params, lr=a.lr, betas=(0.9, 0.99))
@@ -210,9 +206,7 @@ def main():
         if a.pairs != 'batch':
             # B extra references: with prob. nn_prob one of the nearest opposite-gender faces,
             # else a random opposite-gender face; appended to the batch (same flip as their original)
-            near = rng.random(B) < a.nn_prob
-            ir = np.where(near, nbr[io, rng.integers(0, nbr.shape[1], B)],
-                          np.where(male[io], rng.choice(idx_f, B), rng.choice(idx_m, B)))
+            ir = opposite_references(rng, io, male, idx_m, idx_f, nbr, a.nn_prob)
             io = np.concatenate([io, ir])
             perm = torch.arange(B, 2 * B)
         x = to_tensor(imgs[io])

@@ -24,9 +24,9 @@ P(head) comes from the pack's segmentation network (research/training/train_seg.
 Checkpoints every 100 steps to OUT/ckpt.pt and resumes from it (fixed seed; CPU training is not bit-reproducible).
 """
 import argparse, json, os, sys, time
-import numpy as np, torch, torch.nn.functional as F
+import numpy as np, torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))  # repository root
-from research.models.common import seed_all, load_cache, to_tensor, ssim, pixel_ring_descriptor, \
+from research.models.common import start_training, opposite_references, to_tensor, ssim, pixel_ring_descriptor, \
     opposite_gender_neighbours
 from research.models.models import Encoder, CondSynthesis, head_context
 from research.training.train_ae import region_masks, fused_target, grads, blur
@@ -67,12 +67,7 @@ def main():
     ap.add_argument('--bf16', type=int, default=1)
     ap.add_argument('--out', default='runs/head')
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    seed_all(a.seed)
-    os.makedirs(a.out, exist_ok=True)
-    imgs, meta = load_cache('train')
-    male = meta['male'].astype(bool)
-    idx_m, idx_f = np.where(male)[0], np.where(~male)[0]
+    imgs, meta, male, idx_m, idx_f = start_training(a)
     ck = torch.load(a.init, weights_only=True)
     E = Encoder(); E.load_state_dict(ck['E']); E.eval()
     for p in E.parameters():
@@ -97,9 +92,7 @@ def main():
             g['lr'] = float(lr)
         B, h = a.batch, a.batch // 2
         io = np.concatenate([rng.choice(idx_m, h), rng.choice(idx_f, h)])
-        near = rng.random(B) < a.nn_prob
-        ir = np.where(near, nbr[io, rng.integers(0, nbr.shape[1], B)],
-                      np.where(male[io], rng.choice(idx_f, B), rng.choice(idx_m, B)))
+        ir = opposite_references(rng, io, male, idx_m, idx_f, nbr, a.nn_prob)
         x = to_tensor(imgs[np.concatenate([io, ir])])
         flip = torch.from_numpy(rng.random(B) < 0.5).repeat(2)
         x[flip] = x[flip].flip(3)
