@@ -148,10 +148,19 @@ class Anonymizer:
                              f"'{self.pack.name}' has none (use BlendConfig(region='face'))")
         bcfg = replace(bcfg, region=region)
         det: DetectorConfig = groups["detector"]
-        detector = make_detector(det.model, min_face_size=det.min_face, threads=threads) \
-            if det.model == "mtcnn" else make_detector(det.model)
-        if det.rotations and isinstance(det.model, (str, os.PathLike)):  # objects given by the caller: as they are
-            detector = RotationRobustDetector(detector, det.rotation_scale)
+        rotations = det.rotations and isinstance(det.model, (str, os.PathLike))  # callers' objects: as they are
+        from pridss_rt.backends.ort import default_threads
+
+        n = threads or default_threads()
+        split = rotations and n >= 2  # the rotated passes on a worker thread, each half with half the threads
+
+        def new_detector(t):
+            return make_detector(det.model, min_face_size=det.min_face, threads=t) \
+                if det.model == "mtcnn" else make_detector(det.model)
+
+        detector = new_detector(n - n // 2 if split else threads)
+        if rotations:
+            detector = RotationRobustDetector(detector, det.rotation_scale, new_detector(n // 2) if split else None)
         mask = blend.face_mask(self.pack)
         if device_frames and bcfg.region == "head":
             raise InputError("device_frames=True: the head-level blend (segmentation, inpainting) runs on the host "
@@ -222,6 +231,8 @@ class Anonymizer:
         if getattr(self, "nets", None) is not None:
             self.nets.close()
             self.nets = None
+        if callable(getattr(getattr(self, "detector", None), "close", None)):
+            self.detector.close()  # the rotated passes' worker thread
 
     def __repr__(self) -> str:
         if getattr(self, "nets", None) is None:

@@ -127,9 +127,15 @@ def test_fail_closed_face_is_pixelated(shared_tiny_pack, sample, stage, monkeypa
         assert (out == want).all()  # exactly the pixelated face, nothing raw
 
 
-def test_fail_closed_detection_failure_hides_whole_frame(shared_tiny_pack, sample, monkeypatch):
-    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
-        monkeypatch.setattr(a.detector, "detect", _forced_failure)
+@pytest.mark.parametrize("threads", [1, 2])  # 2: the rotated passes run on a worker thread (RotationRobustDetector)
+@pytest.mark.parametrize("which", ["upright", "rotated"])
+def test_fail_closed_detection_failure_hides_whole_frame(shared_tiny_pack, sample, monkeypatch, which, threads):
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=threads) as a:
+        assert (a.detector.second is not None) == (threads == 2)
+        if which == "upright":
+            monkeypatch.setattr(a.detector.inner, "detect", _forced_failure)
+        else:  # the upright face is already anonymized when the rotated passes fail: the frame is still hidden
+            monkeypatch.setattr(a.detector, "_rotated", lambda *_: _forced_failure())
         out, faces = a.process(sample)
         want = sample.copy()
         pixelate(want)

@@ -263,3 +263,53 @@ def test_rotated_faces_are_found_and_anonymized(shared_tiny_pack, code):
         _, faces = a.process(rot)
     assert all(f.status == "pixelated" and "implausible landmarks" in f.reason for f in faces)
     assert faces if angle == 90 else not faces
+
+
+@pytest.mark.parametrize("threads", [1, 2])  # 2: the rotated passes run on a worker thread beside the upright faces
+def test_upright_and_rotated_faces_in_one_stream(shared_tiny_pack, threads):
+    # an upright face and one turned 90 degrees side by side: the upright one goes through the pipeline first, the
+    # turned one (found by the upright pass with its points on a cheek, then by the rotated pass) second; both are
+    # anonymized on every frame, keep their tracks, and run the K-candidate search once each
+    import cv2
+
+    from pridss_rt import Anonymizer
+    from pridss_rt.media import SAMPLE, read_image
+
+    img = read_image(SAMPLE)
+    side = min(img.shape[:2])
+    img = np.ascontiguousarray(img[:side, :side])
+    frame = np.hstack([img, cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE)])
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=threads) as a:
+        assert (a.detector.second is not None) == (threads == 2)
+        ids = []
+        for k in range(3):
+            out, faces = a.process(np.roll(frame, k, axis=1))
+            assert sorted(f.status for f in faces) == ["anonymized", "anonymized"], faces
+            assert sorted(f.box[0] < side for f in faces) == [False, True]  # one in each half
+            ids.append(sorted(f.track_id for f in faces))
+        assert ids[0] == ids[1] == ids[2] and a.stats["searches"] == 2
+        assert a.stats["faces_pixelated"] == 0
+
+
+def test_tracker_takes_a_frame_in_two_parts():
+    from pridss_rt.stages.detect import Detection
+    from pridss_rt.stages.track import Tracker
+
+    def det(x):
+        return Detection(np.array([x, 0, x + 50, 50], np.float32), 0.9, np.zeros((5, 2), np.float32))
+
+    t = Tracker(max_missed=0)
+    a, b = t.update([det(0), det(200)])
+    # next frame: the first part matches a, the second part cannot take a again and matches b; nothing ages
+    (a1,) = t.update([det(2)], final=False)
+    (b1,) = t.update([det(201)], final=True)
+    assert a1 is a and b1 is b and len(t.tracks) == 2
+    # a frame whose second part is empty: b is unmatched and (max_missed 0) dropped at the final part only
+    t.update([det(4)], final=False)
+    assert len(t.tracks) == 2
+    t.update([], final=True)
+    assert [x.id for x in t.tracks] == [a.id]
+    # a detection in the second part overlapping a track matched in the first part starts a new track
+    (a2,) = t.update([det(5)], final=False)
+    (c,) = t.update([det(6)], final=True)
+    assert a2 is a and c is not a and c.id not in (a.id, b.id)

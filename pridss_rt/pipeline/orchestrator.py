@@ -27,7 +27,7 @@ from pridss_rt.pipeline.config import AlignConfig, BlendConfig, TrackingConfig
 from pridss_rt.pipeline.frames import as_bgr, from_bgr
 from pridss_rt.pipeline.results import FaceResult, FrameStatus
 from pridss_rt.stages import align, blend, score
-from pridss_rt.stages.detect import Detection, inside_share, plausible
+from pridss_rt.stages.detect import Detection, inside_share, merge_detections, plausible
 from pridss_rt.stages.fuse import ReferenceBank, fuse
 from pridss_rt.stages.track import Track, Tracker
 
@@ -73,38 +73,32 @@ class FramePipeline:
                 on_device = self.device.begin(bgr)
             except Exception as exc:
                 log.warning("pridss-rt: frame upload failed, host executor for this frame: %s", exc)
+        split = getattr(self.detector, "detect_split", None)
         try:
-            dets = self.detector.detect(bgr)
+            dets, late = split(bgr) if split else (self.detector.detect(bgr), None)
         except Exception as exc:  # cannot know where the faces are: hide everything
-            log.warning("pridss-rt: detection failed, whole frame pixelated: %s", exc)
-            self.last_frame = FrameStatus(True, f"detection failed: {exc}")
-            out = bgr.copy()
-            blend.pixelate(out)
-            self.stats["frames_failed_closed"] += 1
-            self.timings["total"].append((time.perf_counter() - t_start) * 1000.0)
-            return from_bgr(out, layout, frame), []
-        t0 = self._t("detect", t0)
-        track = self.tracking.enabled
-        tracks = self.tracker.update(dets) if track else [Track(i + 1, d.box, d.landmarks) for i, d in enumerate(dets)]
-        results = [FaceResult([round(float(v), 1) for v in d.box], t.id, "pixelated") for d, t in zip(dets, tracks)]
-        todo = self._align(dets, tracks, results, bgr.shape)
-        t0 = self._t("align", t0)
-        out = None
-        if todo:
-            n_search = sum(1 for i, _ in todo if not (track and tracks[i].searched))
-            rows = n_search * self.candidates + (len(todo) - n_search)
+            return self._fail_frame(bgr, layout, frame, exc, t_start)
+        t_detect = time.perf_counter() - t0
+        if late is not None:  # the rotated passes run on while the upright faces with plausible points go first
+            first = [d for d in dets if plausible(d.box, d.landmarks) == ""]
+            held = [d for d in dets if plausible(d.box, d.landmarks) != ""]
+        else:
+            first, held = dets, []
+        out, results = self._round(bgr, bgr, first, on_device, final=late is None)
+        dets = first
+        if late is not None:
+            t1 = time.perf_counter()
             try:
-                if on_device is not None and self.device.fits(len(todo), rows):
-                    ex, state = self.device, on_device
-                else:
-                    ex, state = self.host, self.host.begin(bgr)
-                t0 = self._anonymize(ex, state, todo, tracks, results, t0)
-                out = ex.result(state)
+                extra = late()
             except Exception as exc:
-                out = None  # nothing half-done reaches the caller: start from the input again
-                log.warning("pridss-rt: anonymization failed, %d face(s) pixelated: %s", len(todo), exc)
-                for i, _ in todo:
-                    results[i].status, results[i].reason = "pixelated", f"stage error: {exc}"
+                return self._fail_frame(bgr, layout, frame, exc, t_start)
+            t_detect += time.perf_counter() - t1
+            rest = merge_detections(held + extra, keep=first)  # a face the upright pass found well stays its own
+            if rest or self.tracking.enabled:
+                out2, results2 = self._round(bgr, bgr if out is None else out, rest, None, final=True)
+                out = out2 if out2 is not None else out
+                dets, results = first + rest, results + results2
+        self.timings["detect"].append(t_detect * 1000.0)
         if out is None:
             out = bgr.copy()
         for r, d in zip(results, dets):
@@ -115,6 +109,45 @@ class FramePipeline:
                 self.stats["faces_anonymized"] += 1
         self.timings["total"].append((time.perf_counter() - t_start) * 1000.0)
         return from_bgr(out, layout, frame), results
+
+    def _fail_frame(self, bgr, layout, frame, exc: Exception, t_start: float):
+        log.warning("pridss-rt: detection failed, whole frame pixelated: %s", exc)
+        self.last_frame = FrameStatus(True, f"detection failed: {exc}")
+        out = bgr.copy()
+        blend.pixelate(out)
+        self.stats["frames_failed_closed"] += 1
+        self.timings["total"].append((time.perf_counter() - t_start) * 1000.0)
+        return from_bgr(out, layout, frame), []
+
+    def _round(self, bgr: np.ndarray, src: np.ndarray, dets: list[Detection], on_device: Any,
+               final: bool) -> tuple[np.ndarray | None, list[FaceResult]]:
+        """Stages 2-7 for ``dets`` on ``src`` (``bgr``, or a frame whose other faces are already done): tracks,
+        results, and the frame with the anonymized faces (None when none was; not yet pixelated)."""
+        t0 = time.perf_counter()
+        track = self.tracking.enabled
+        tracks = self.tracker.update(dets, final=final) if track else \
+            [Track(i + 1, d.box, d.landmarks) for i, d in enumerate(dets)]
+        results = [FaceResult([round(float(v), 1) for v in d.box], t.id, "pixelated") for d, t in zip(dets, tracks)]
+        todo = self._align(dets, tracks, results, bgr.shape)
+        if dets or final:  # one entry per frame unless both parts have faces
+            t0 = self._t("align", t0)
+        out = None
+        if todo:
+            n_search = sum(1 for i, _ in todo if not (track and tracks[i].searched))
+            rows = n_search * self.candidates + (len(todo) - n_search)
+            try:
+                if on_device is not None and self.device.fits(len(todo), rows):
+                    ex, state = self.device, on_device
+                else:
+                    ex, state = self.host, self.host.begin(src)
+                t0 = self._anonymize(ex, state, todo, tracks, results, t0)
+                out = ex.result(state)
+            except Exception as exc:
+                out = None  # nothing half-done reaches the caller: start from the input again
+                log.warning("pridss-rt: anonymization failed, %d face(s) pixelated: %s", len(todo), exc)
+                for i, _ in todo:
+                    results[i].status, results[i].reason = "pixelated", f"stage error: {exc}"
+        return out, results
 
     # ---- stage 2: which faces are fit for synthesis -------------------------------------------------
     def _align(self, dets: list[Detection], tracks: list[Track], results: list[FaceResult],

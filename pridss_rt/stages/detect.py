@@ -18,7 +18,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -147,8 +147,8 @@ class MTCNNDetector:
             raise InputError(f"MTCNN edge_pad must be an even number of pixels 0-10, got {edge_pad!r}")
         self.edge_pad = int(edge_pad)
 
-    def _scales(self, h: int, w: int) -> list[float]:
-        m = 12.0 / self.min_face_size
+    def _scales(self, h: int, w: int, min_face: int | None = None) -> list[float]:
+        m = 12.0 / (min_face or self.min_face_size)
         min_layer = min(h, w) * m
         scales, k = [], 0
         while min_layer >= 12:
@@ -161,30 +161,52 @@ class MTCNNDetector:
     def _norm(img: np.ndarray) -> np.ndarray:
         return (img.astype(np.float32) - 127.5) * 0.0078125
 
-    def _crops(self, img: np.ndarray, boxes: np.ndarray, size: int, pad: int) -> np.ndarray:
+    def _crops(self, img: np.ndarray, boxes: np.ndarray, size: int, pad: int,
+               levels: list[np.ndarray] | None = None) -> np.ndarray:
         """Crops of integer boxes (inclusive, 1-based as in MTCNN), resized to size×size; what lies outside the
-        frame is mirrored from inside (``pad`` > 0) or black (0, as ipazc/mtcnn); laid out as the networks expect: (N, W, H, 3)."""
+        frame is mirrored from inside (``pad`` > 0) or black (0, as ipazc/mtcnn); laid out as the networks expect:
+        (N, W, H, 3). ``levels``: downscaled copies of ``img``, largest first (the P-Net pyramid); a box is cut
+        from the smallest one on which it is still at least ``size`` pixels wide, so that a 400-px box is not
+        area-filtered from the full frame (0.7 ms a crop: most of the cascade's Python time before) — the pyramid
+        is area-filtered too, and the box lands on it within half a pixel of that copy."""
+        import cv2
+
+        H, W = img.shape[:2]
+        out = np.zeros((len(boxes), size, size, 3), np.float32)
+        for k, (x1, y1, x2, y2) in enumerate(boxes[:, :4].astype(np.int64)):
+            if x2 < x1 or y2 < y1:
+                continue
+            bw, bh = x2 - x1 + 1, y2 - y1 + 1
+            x1, y1 = x1 - 1, y1 - 1  # 0-based, end exclusive
+            src = img
+            for lev in levels or ():
+                if min(bw * lev.shape[1] / W, bh * lev.shape[0] / H) < 3 * size:
+                    break
+                src = lev
+            if src is not img:
+                sx, sy = src.shape[1] / W, src.shape[0] / H
+                x1, x2 = int(round(x1 * sx)), int(round(x2 * sx))
+                y1, y2 = int(round(y1 * sy)), int(round(y2 * sy))
+            out[k] = cv2.resize(self._cut(src, x1, y1, x2, y2, pad), (size, size), interpolation=cv2.INTER_AREA)
+        return self._norm(out).transpose(0, 2, 1, 3)
+
+    @staticmethod
+    def _cut(img: np.ndarray, x1: int, y1: int, x2: int, y2: int, pad: int) -> np.ndarray:
+        """img[y1:y2, x1:x2] (0-based, end exclusive); what lies outside the frame is mirrored from inside
+        (``pad`` > 0) or black."""
         import cv2
 
         h, w = img.shape[:2]
-        out = np.zeros((len(boxes), size, size, 3), np.float32)
-        for k, (x1, y1, x2, y2) in enumerate(boxes[:, :4].astype(np.int64)):
-            bw, bh = x2 - x1 + 1, y2 - y1 + 1
-            if bw <= 0 or bh <= 0:
-                continue
-            if x1 >= 1 and y1 >= 1 and x2 <= w and y2 <= h:  # inside the frame: no padding copy
-                out[k] = cv2.resize(img[y1 - 1:y2, x1 - 1:x2], (size, size), interpolation=cv2.INTER_AREA)
-                continue
-            sx1, sy1, sx2, sy2 = max(x1 - 1, 0), max(y1 - 1, 0), min(x2, w), min(y2, h)
-            if pad and sx2 > sx1 and sy2 > sy1:  # cut by the frame edge: mirror what is inside
-                tmp = cv2.copyMakeBorder(img[sy1:sy2, sx1:sx2], sy1 - (y1 - 1), y2 - sy2, sx1 - (x1 - 1), x2 - sx2,
-                                         cv2.BORDER_REFLECT)
-            else:
-                tmp = np.zeros((bh, bw, 3), np.uint8)
-                if sx2 > sx1 and sy2 > sy1:
-                    tmp[sy1 - (y1 - 1):sy2 - (y1 - 1), sx1 - (x1 - 1):sx2 - (x1 - 1)] = img[sy1:sy2, sx1:sx2]
-            out[k] = cv2.resize(tmp, (size, size), interpolation=cv2.INTER_AREA)
-        return self._norm(out).transpose(0, 2, 1, 3)
+        if x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h:  # inside the frame: no padding copy
+            return img[y1:y2, x1:x2]
+        sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+        if pad and sx2 > sx1 and sy2 > sy1:  # cut by the frame edge: mirror what is inside
+            return cv2.copyMakeBorder(img[sy1:sy2, sx1:sx2], sy1 - y1, y2 - sy2, sx1 - x1, x2 - sx2,
+                                      cv2.BORDER_REFLECT)
+        tmp = np.zeros((y2 - y1, x2 - x1, 3), np.uint8)
+        if sx2 > sx1 and sy2 > sy1:
+            tmp[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = img[sy1:sy2, sx1:sx2]
+        return tmp
 
     def detect(self, frame_bgr: np.ndarray, *, edge_pad: int | None = None) -> list[Detection]:
         """Faces of ``frame_bgr``; ``edge_pad`` overrides the detector's for this call (0: no mirrored margin)."""
@@ -197,20 +219,16 @@ class MTCNNDetector:
             if ratio < 1 else frame_bgr
         img = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         h, w = img.shape[:2]
-        min_face = self.min_face_size
-        self.min_face_size = max(12, int(round(min_face * ratio)))
-        try:
-            scales = self._scales(h, w)
-        finally:
-            self.min_face_size = min_face
+        scales = self._scales(h, w, max(12, int(round(self.min_face_size * ratio))))  # (no state: thread-safe)
         t1, t2, t3 = self.thresholds
         # stage 1: P-Net over the pyramid
-        cands = []
+        cands, levels = [], []
         level = img
         for s in scales:
             hs, ws = int(np.ceil(h * s)), int(np.ceil(w * s))
             # each level is resized from the previous one (same area filter, a fraction of the work)
             level = cv2.resize(level, (ws, hs), interpolation=cv2.INTER_AREA)
+            levels.append(level)
             x = self._norm(level)
             if pad:  # mirrored margin: a face cut by the frame edge is completed by its mirror image
                 x = np.pad(x, ((pad, pad), (pad, pad), (0, 0)), mode="symmetric")
@@ -231,8 +249,12 @@ class MTCNNDetector:
         c = np.concatenate(cands)
         c = c[_nms(c[:, :4], c[:, 4], 0.7)]
         boxes = np.trunc(_square(_regress(c[:, :4], c[:, 5:9], plus_one=False)))
+        if scales[0] < 0.5 and len(boxes) and (boxes[:, 2] - boxes[:, 0]).max() >= 2 * 3 * 48:
+            # a half-size copy (an exact 2x area filter, 0.5 ms) for the large boxes' crops between full size
+            # and the first pyramid level (the O-Net crops of a 300-px face: 0.45 ms each from the full frame)
+            levels.insert(0, cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA))
         # stage 2: R-Net
-        reg, prob = self._r.run(None, {self._r.get_inputs()[0].name: self._crops(img, boxes, 24, pad)})
+        reg, prob = self._r.run(None, {self._r.get_inputs()[0].name: self._crops(img, boxes, 24, pad, levels)})
         ok = prob[:, 1] > t2
         boxes, sc, reg = boxes[ok], prob[ok, 1], reg[ok]
         if not len(boxes):
@@ -240,7 +262,7 @@ class MTCNNDetector:
         keep = _nms(boxes, sc, 0.7)
         boxes = np.trunc(_square(_regress(boxes[keep], reg[keep])))
         # stage 3: O-Net with landmarks
-        reg, pts, prob = self._o.run(None, {self._o.get_inputs()[0].name: self._crops(img, boxes, 48, pad)})
+        reg, pts, prob = self._o.run(None, {self._o.get_inputs()[0].name: self._crops(img, boxes, 48, pad, levels)})
         ok = prob[:, 1] > t3
         boxes, sc, reg, pts = boxes[ok], prob[ok, 1], reg[ok], pts[ok]
         if not len(boxes):
@@ -365,6 +387,17 @@ def plausible(box: np.ndarray, landmarks: np.ndarray) -> str:
 _ROTATIONS = ((90, "ROTATE_90_CLOCKWISE"), (180, "ROTATE_180"), (270, "ROTATE_90_COUNTERCLOCKWISE"))
 
 
+def merge_detections(dets: list[Detection], keep: list[Detection] = ()) -> list[Detection]:
+    """One detection per face among passes that found the same face: plausible landmarks first, then the higher
+    score; boxes overlapping by IoU > 0.4 (with a kept one, or one of ``keep``) are the same face."""
+    ranked = sorted(dets, key=lambda d: (plausible(d.box, d.landmarks) == "", d.score), reverse=True)
+    kept: list[Detection] = []
+    for d in ranked:
+        if all(iou(d.box, k.box) <= 0.4 for k in (*keep, *kept)):
+            kept.append(d)
+    return kept
+
+
 def _unrotate(pts: np.ndarray, angle: int, w: int, h: int) -> np.ndarray:
     """Points of a copy rotated clockwise by ``angle`` back to the (w x h) image it was made from."""
     x, y = pts[..., 0], pts[..., 1]
@@ -380,36 +413,68 @@ class RotationRobustDetector:
     ``scale`` of its resolution (people lying down, cameras on their side); the faces found there are mapped back
     and merged with the upright pass (boxes overlapping by IoU > 0.4 are one face: plausible landmarks first, then
     the higher score). The faces the extra passes can find are ``1 / scale`` times larger than the upright pass's
-    smallest. ``DetectorConfig(rotations=False)`` / ``--upright`` turns the passes off for streams known upright."""
+    smallest. ``DetectorConfig(rotations=False)`` / ``--upright`` turns the passes off for streams known upright.
 
-    def __init__(self, inner: Detector, scale: float = 0.5):
+    ``second``: another detector of the same kind (its own sessions, e.g. each with half the CPU threads) for the
+    rotated passes, which then run on a worker thread while ``inner`` does the upright pass: MTCNN's small
+    networks leave a second core mostly idle (one thread runs its upright pass in 51 ms, two in 49 ms on the
+    benchmark frame), so the two halves in parallel take about the time of one (research/records/log.md)."""
+
+    def __init__(self, inner: Detector, scale: float = 0.5, second: Detector | None = None):
         if not 0 < scale <= 1:
             raise InputError(f"rotation pass scale must be in (0, 1], got {scale}")
-        self.inner, self.scale = inner, float(scale)
+        if second is inner:
+            raise InputError("the rotated passes need their own detector object (or none), not the upright one")
+        self.inner, self.scale, self.second = inner, float(scale), second
         self.name = f"{getattr(inner, 'name', type(inner).__name__)}+rotations"
+        self._pool = None
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+    def _rotated(self, frame_bgr: np.ndarray, det: Detector) -> list[Detection]:
         import cv2
 
-        found = [(d, 0) for d in self.inner.detect(frame_bgr)]
         s = self.scale
         small = frame_bgr if s == 1 else cv2.resize(frame_bgr, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
         h, w = small.shape[:2]
         to_frame = lambda p: (p + 0.5) / s - 0.5  # noqa: E731  (small-copy pixels -> frame pixels)
         # the mirrored edge margin of MTCNN (faces cut by the frame edge) in the upright pass only: it costs ~25 %
         # more per pass, and the rotated passes are there for people lying down
-        kw = {"edge_pad": 0} if isinstance(self.inner, MTCNNDetector) else {}
+        kw = {"edge_pad": 0} if isinstance(det, MTCNNDetector) else {}
+        found = []
         for angle, code in _ROTATIONS:
-            for d in self.inner.detect(np.ascontiguousarray(cv2.rotate(small, getattr(cv2, code))), **kw):
+            for d in det.detect(np.ascontiguousarray(cv2.rotate(small, getattr(cv2, code))), **kw):
                 x1, y1, x2, y2 = (float(v) for v in d.box)
                 corners = _unrotate(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), angle, w, h)
                 lm = _unrotate(np.asarray(d.landmarks, np.float64), angle, w, h)
                 c = to_frame(corners)
                 box = np.array([c[:, 0].min(), c[:, 1].min(), c[:, 0].max(), c[:, 1].max()], np.float32)
-                found.append((Detection(box, float(d.score), to_frame(lm).astype(np.float32)), angle))
-        ranked = sorted(found, key=lambda t: (plausible(t[0].box, t[0].landmarks) == "", t[0].score), reverse=True)
-        kept: list[Detection] = []
-        for d, _ in ranked:
-            if all(iou(d.box, k.box) <= 0.4 for k in kept):
-                kept.append(d)
-        return kept
+                found.append(Detection(box, float(d.score), to_frame(lm).astype(np.float32)))
+        return found
+
+    def detect_split(self, frame_bgr: np.ndarray) -> tuple[list[Detection], Callable[[], list[Detection]]]:
+        """The upright pass's faces now, and a function that returns the rotated passes' (frame coordinates).
+        With ``second``, the rotated passes are already running on the worker thread when this returns, so the
+        caller can anonymize the upright faces meanwhile (``FramePipeline`` does); without, they run when the
+        function is called. Call it exactly once per frame, before the next ``detect_split``."""
+        if self.second is None:
+            return self.inner.detect(frame_bgr), lambda: self._rotated(frame_bgr, self.inner)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="pridss-rotations")
+        job = self._pool.submit(self._rotated, frame_bgr, self.second)
+        try:
+            upright = self.inner.detect(frame_bgr)
+        except BaseException:
+            job.exception()  # never two frames' rotated passes in flight
+            raise
+        return upright, job.result
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        upright, late = self.detect_split(frame_bgr)
+        return merge_detections(upright + late())
+
+    def close(self) -> None:
+        """Stops the worker thread of the rotated passes (a later ``detect`` starts a new one)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

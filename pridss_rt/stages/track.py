@@ -52,13 +52,19 @@ class Tracker:
         self.jump = jump
         self.tracks: list[Track] = []
         self._next = 1
+        self._matched: list[Track] = []  # tracks matched earlier in the current frame (update(..., final=False))
 
     def reset(self) -> None:
-        self.tracks, self._next = [], 1
+        self.tracks, self._next, self._matched = [], 1, []
 
-    def update(self, dets: list[Detection]) -> list[Track]:
-        """Match detections to tracks (greedy by IoU); returns the track of each detection, in order."""
-        pairs = sorted(((iou(t.box, d.box), ti, di) for ti, t in enumerate(self.tracks) for di, d in enumerate(dets)),
+    def update(self, dets: list[Detection], final: bool = True) -> list[Track]:
+        """Match detections to tracks (greedy by IoU); returns the track of each detection, in order.
+
+        A frame's detections may come in two calls: ``final=False`` for the first part (no track ages yet), then
+        the rest with ``final=True``, which matches only tracks the first part left unmatched and then ages the
+        tracks no part of the frame matched."""
+        free = [t for t in self.tracks if all(t is not m for m in self._matched)]
+        pairs = sorted(((iou(t.box, d.box), ti, di) for ti, t in enumerate(free) for di, d in enumerate(dets)),
                        reverse=True)
         used_t, assigned = set(), {}
         for score, ti, di in pairs:
@@ -67,7 +73,7 @@ class Tracker:
             if ti in used_t or di in assigned:
                 continue
             used_t.add(ti)
-            assigned[di] = self.tracks[ti]
+            assigned[di] = free[ti]
         out = []
         for di, d in enumerate(dets):
             t = assigned.get(di)
@@ -84,8 +90,12 @@ class Tracker:
                 t.missed = 0
                 t.hits += 1
             out.append(t)
+        if not final:
+            self._matched += out
+            return out
+        seen, self._matched = self._matched + out, []
         for t in self.tracks:
-            if all(t is not o for o in out):
+            if all(t is not o for o in seen):
                 t.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return out
