@@ -313,3 +313,34 @@ def test_tracker_takes_a_frame_in_two_parts():
     (a2,) = t.update([det(5)], final=False)
     (c,) = t.update([det(6)], final=True)
     assert a2 is a and c is not a and c.id not in (a.id, b.id)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_rotated_passes_work_in_a_forked_child(shared_tiny_pack):
+    # the worker thread of the rotated passes does not survive fork(): the child starts its own instead of waiting
+    # forever on the parent's
+    import os
+
+    from pridss_rt import Anonymizer
+    from pridss_rt.media import SAMPLE, read_image
+
+    img = read_image(SAMPLE)
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=2, tracking=False) as a:
+        assert a.detector.second is not None
+        a.process(img)  # the parent's pool and thread exist now
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                _, faces = a.process(img)
+                os.write(w, b"ok" if [f.status for f in faces] == ["anonymized"] else b"bad")
+            finally:
+                os._exit(0)
+        os.close(w)
+        got = b""
+        import select
+
+        if select.select([r], [], [], 60)[0]:
+            got = os.read(r, 16)
+        os.waitpid(pid, 0) if got else os.kill(pid, 9)
+        assert got == b"ok"

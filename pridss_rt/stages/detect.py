@@ -427,7 +427,7 @@ class RotationRobustDetector:
             raise InputError("the rotated passes need their own detector object (or none), not the upright one")
         self.inner, self.scale, self.second = inner, float(scale), second
         self.name = f"{getattr(inner, 'name', type(inner).__name__)}+rotations"
-        self._pool = None
+        self._pool, self._pool_pid = None, 0
 
     def _rotated(self, frame_bgr: np.ndarray, det: Detector) -> list[Detection]:
         import cv2
@@ -457,10 +457,10 @@ class RotationRobustDetector:
         function is called. Call it exactly once per frame, before the next ``detect_split``."""
         if self.second is None:
             return self.inner.detect(frame_bgr), lambda: self._rotated(frame_bgr, self.inner)
-        if self._pool is None:
+        if self._pool is None or self._pool_pid != os.getpid():  # a forked child has the pool but not its thread
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="pridss-rotations")
+            self._pool, self._pool_pid = ThreadPoolExecutor(1, thread_name_prefix="pridss-rotations"), os.getpid()
         job = self._pool.submit(self._rotated, frame_bgr, self.second)
         try:
             upright = self.inner.detect(frame_bgr)
