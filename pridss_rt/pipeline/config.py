@@ -14,7 +14,9 @@ class DetectorConfig:
     object with ``detect(frame) -> list[Detection]`` (used as given). ``min_face``: smallest face the MTCNN
     detector looks for (pixels). ``rotations``: extra passes on copies rotated by 90, 180 and 270 degrees at
     ``rotation_scale`` of the resolution (stages.detect.RotationRobustDetector), so that faces of people lying down
-    are found; False for streams known to be upright (faster)."""
+    are found; False for streams known to be upright (faster). With two or more CPU threads the rotated passes run
+    on a worker thread of the Anonymizer, with their own sessions and half the threads, while the upright faces are
+    anonymized."""
 
     model: str | os.PathLike | Any = "mtcnn"
     min_face: int = 32
