@@ -142,8 +142,9 @@ def test_fail_closed_detection_failure_hides_whole_frame(shared_tiny_pack, sampl
         assert faces == [] and (out == want).all() and a.stats["frames_failed_closed"] == 1
         assert a.last_frame.whole_frame_pixelated and "detection failed: forced failure" in a.last_frame.reason
         monkeypatch.undo()
-        a.process(sample)
+        _, faces = a.process(sample)
         assert not a.last_frame.whole_frame_pixelated and a.last_frame.reason == ""
+        assert [f.status for f in faces] == ["anonymized"] and faces[0].track_id == 1  # the failed frame closed its tracks
 
 
 def test_small_face_is_pixelated_not_shown(shared_tiny_pack, sample):

@@ -91,6 +91,8 @@ class FramePipeline:
             try:
                 extra = late()
             except Exception as exc:
+                if self.tracking.enabled:
+                    self.tracker.update([], final=True)  # close the frame the first part opened
                 return self._fail_frame(bgr, layout, frame, exc, t_start)
             t_detect += time.perf_counter() - t1
             rest = merge_detections(held + extra, keep=first)  # a face the upright pass found well stays its own
