@@ -148,9 +148,9 @@ class Anonymizer:
                              f"'{self.pack.name}' has none (use BlendConfig(region='face'))")
         bcfg = replace(bcfg, region=region)
         det: DetectorConfig = groups["detector"]
-        rotations = det.rotations and isinstance(det.model, (str, os.PathLike))  # callers' objects: as they are
         from pridss_rt.backends.ort import default_threads
 
+        rotations = det.rotations and isinstance(det.model, (str, os.PathLike))  # callers' objects: as they are
         n = threads or default_threads()
         split = rotations and n >= 2  # the rotated passes on a worker thread, each half with half the threads
 

@@ -80,8 +80,9 @@ class FramePipeline:
             return self._fail_frame(bgr, layout, frame, exc, t_start)
         t_detect = time.perf_counter() - t0
         if late is not None:  # the rotated passes run on while the upright faces with plausible points go first
-            first = [d for d in dets if plausible(d.box, d.landmarks) == ""]
-            held = [d for d in dets if plausible(d.box, d.landmarks) != ""]
+            ok = [plausible(d.box, d.landmarks) == "" for d in dets]
+            first = [d for d, g in zip(dets, ok) if g]
+            held = [d for d, g in zip(dets, ok) if not g]
         else:
             first, held = dets, []
         out, results = self._round(bgr, bgr, first, on_device, final=late is None)

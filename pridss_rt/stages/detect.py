@@ -118,6 +118,9 @@ def _regress(boxes: np.ndarray, reg: np.ndarray, plus_one: bool = True) -> np.nd
     return b
 
 
+CROP_OVERSAMPLE = 3  # R-/O-Net crops are cut where the box is at least this many times their input (log.md)
+
+
 class MTCNNDetector:
     """MTCNN cascade (Zhang et al. 2016) over ONNX Runtime; thresholds and pyramid as in ipazc/mtcnn.
 
@@ -166,8 +169,8 @@ class MTCNNDetector:
         """Crops of integer boxes (inclusive, 1-based as in MTCNN), resized to size×size; what lies outside the
         frame is mirrored from inside (``pad`` > 0) or black (0, as ipazc/mtcnn); laid out as the networks expect:
         (N, W, H, 3). ``levels``: downscaled copies of ``img``, largest first (the P-Net pyramid); a box is cut
-        from the smallest one on which it is still at least ``size`` pixels wide, so that a 400-px box is not
-        area-filtered from the full frame (0.7 ms a crop: most of the cascade's Python time before) — the pyramid
+        from the smallest one on which it is still ``CROP_OVERSAMPLE`` x ``size`` pixels wide, so that a 400-px box
+        is not area-filtered from the full frame (0.7 ms a crop: most of the cascade's Python time before) — the pyramid
         is area-filtered too, and the box lands on it within half a pixel of that copy."""
         import cv2
 
@@ -180,7 +183,7 @@ class MTCNNDetector:
             x1, y1 = x1 - 1, y1 - 1  # 0-based, end exclusive
             src = img
             for lev in levels or ():
-                if min(bw * lev.shape[1] / W, bh * lev.shape[0] / H) < 3 * size:
+                if min(bw * lev.shape[1] / W, bh * lev.shape[0] / H) < CROP_OVERSAMPLE * size:
                     break
                 src = lev
             if src is not img:
@@ -249,7 +252,7 @@ class MTCNNDetector:
         c = np.concatenate(cands)
         c = c[_nms(c[:, :4], c[:, 4], 0.7)]
         boxes = np.trunc(_square(_regress(c[:, :4], c[:, 5:9], plus_one=False)))
-        if scales[0] < 0.5 and len(boxes) and (boxes[:, 2] - boxes[:, 0]).max() >= 2 * 3 * 48:
+        if scales[0] < 0.5 and len(boxes) and (boxes[:, 2] - boxes[:, 0]).max() >= 2 * CROP_OVERSAMPLE * 48:
             # a half-size copy (an exact 2x area filter, 0.5 ms) for the large boxes' crops between full size
             # and the first pyramid level (the O-Net crops of a 300-px face: 0.45 ms each from the full frame)
             levels.insert(0, cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA))
