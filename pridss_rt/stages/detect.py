@@ -170,8 +170,8 @@ class MTCNNDetector:
         frame is mirrored from inside (``pad`` > 0) or black (0, as ipazc/mtcnn); laid out as the networks expect:
         (N, W, H, 3). ``levels``: downscaled copies of ``img``, largest first (the P-Net pyramid); a box is cut
         from the smallest one on which it is still ``CROP_OVERSAMPLE`` x ``size`` pixels wide, so that a 400-px box
-        is not area-filtered from the full frame (0.7 ms a crop: most of the cascade's Python time before) — the pyramid
-        is area-filtered too, and the box lands on it within half a pixel of that copy."""
+        is not area-filtered from the full frame (0.7 ms a crop: most of the cascade's Python time before) — the
+        pyramid is area-filtered too, and the box lands on it within half a pixel of that copy."""
         import cv2
 
         H, W = img.shape[:2]
