@@ -176,6 +176,28 @@ def test_mirrored_edge_margin_finds_half_faces(sources, side):
     assert dets[0].box[2] > 640 if side == "right" else dets[0].box[1] < 0  # the box goes on past the edge
 
 
+def test_edge_thresholds_apply_to_cut_boxes_only(sources):
+    from pridss_rt.errors import InputError
+    from pridss_rt.stages.detect import MTCNNDetector, iou
+
+    (case,) = [c for c in audit.cases(sources, sizes=(), below=(), angles=(), cuts=(0.55,), sides=("top",), crowd=False,
+                                      layouts=(), orientations=(), video_frames=0)]
+    truth = case.faces[0].box
+    assert MTCNNDetector(threads=1).detect(case.frame) == []  # 55 % above the frame: the usual thresholds miss it
+    same = MTCNNDetector(threads=1, edge_thresholds=(0.6, 0.7, 0.7)).detect(case.frame)
+    assert same == []  # the usual thresholds given as edge ones: the same detector
+    dets = MTCNNDetector(threads=1, edge_thresholds=(0.4, 0.2, 0.2)).detect(case.frame)
+    assert len(dets) == 1 and iou(dets[0].box.astype(np.float64), truth) > 0.8
+    # a face inside the frame: edge thresholds change nothing
+    (inside,) = [c for c in audit.cases(sources, sizes=(96,), below=(), angles=(), cuts=(), crowd=False, layouts=(),
+                                        orientations=(), video_frames=0)]
+    a = MTCNNDetector(threads=1).detect(inside.frame)
+    b = MTCNNDetector(threads=1, edge_thresholds=(0.4, 0.2, 0.2)).detect(inside.frame)
+    assert len(a) == len(b) == 1 and np.array_equal(a[0].box, b[0].box) and a[0].score == b[0].score
+    with pytest.raises(InputError, match="edge_thresholds"):
+        MTCNNDetector(threads=1, edge_thresholds=(0.4, 0.2))
+
+
 def test_edge_crops_are_mirrored():
     from pridss_rt.stages.detect import MTCNNDetector
 

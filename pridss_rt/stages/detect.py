@@ -121,6 +121,10 @@ def _regress(boxes: np.ndarray, reg: np.ndarray, plus_one: bool = True) -> np.nd
 CROP_OVERSAMPLE = 3  # R-/O-Net crops are cut where the box is at least this many times their input (log.md)
 
 
+EDGE_SHARE = 0.8  # boxes with less of their area inside the frame are "cut by the edge" (and pixelated: min_inside)
+EDGE_THRESHOLDS = None  # P/R/O-Net thresholds for boxes cut by the edge (None: the usual ones)
+
+
 class MTCNNDetector:
     """MTCNN cascade (Zhang et al. 2016) over ONNX Runtime; thresholds and pyramid as in ipazc/mtcnn.
 
@@ -131,13 +135,20 @@ class MTCNNDetector:
     changes what is found inside the frame). Boxes with less than ``MIN_INSIDE`` of their area inside the frame
     are dropped: a face at most half outside keeps half, while a frame corner mirrored twice can look like a small
     face. Measured with ``pridss-rt audit`` (README, "What the SDK guarantees").
+
+    ``edge_thresholds`` (default None: the usual ones; needs ``edge_pad``): P/R/O-Net thresholds for boxes with
+    less than ``EDGE_SHARE`` of their area inside the frame (faces cut that much are pixelated, not re-rendered).
+    Lower ones find more faces cut by the edge at the price of false faces (pixelated patches) along the edges:
+    on 2026-12-03, 0.4/0.2/0.2 found all 96 half-outside audit faces (default: 91) but raised the false faces
+    cut by the edge on 496 face-free photo frames from 5 to 223 (``research/experiments/edge_thresholds.py``).
     """
 
     name = "mtcnn"
 
     def __init__(self, min_face_size: int = 32, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
                  scale_factor: float = 0.709, max_side: int = 640, threads: int | None = None,
-                 model_dir: str | os.PathLike | None = None, edge_pad: int = 8):
+                 model_dir: str | os.PathLike | None = None, edge_pad: int = 8,
+                 edge_thresholds: tuple[float, float, float] | None = EDGE_THRESHOLDS):
         from pridss_rt.backends.ort import cpu_session
 
         folder = Path(model_dir) if model_dir else mtcnn_model_dir()
@@ -149,6 +160,9 @@ class MTCNNDetector:
         if edge_pad not in range(0, 12, 2):
             raise InputError(f"MTCNN edge_pad must be an even number of pixels 0-10, got {edge_pad!r}")
         self.edge_pad = int(edge_pad)
+        if edge_thresholds is not None and (len(edge_thresholds) != 3 or not all(0 < t < 1 for t in edge_thresholds)):
+            raise InputError(f"MTCNN edge_thresholds must be three numbers in (0, 1), got {edge_thresholds!r}")
+        self.edge_thresholds = None if edge_thresholds is None or not edge_pad else tuple(map(float, edge_thresholds))
 
     def _scales(self, h: int, w: int, min_face: int | None = None) -> list[float]:
         m = 12.0 / (min_face or self.min_face_size)
@@ -224,6 +238,8 @@ class MTCNNDetector:
         h, w = img.shape[:2]
         scales = self._scales(h, w, max(12, int(round(self.min_face_size * ratio))))  # (no state: thread-safe)
         t1, t2, t3 = self.thresholds
+        et = self.edge_thresholds if pad else None
+        e1, e2, e3 = et or self.thresholds
         # stage 1: P-Net over the pyramid
         cands, levels = [], []
         level = img
@@ -239,12 +255,17 @@ class MTCNNDetector:
             reg, prob = self._p.run(None, {self._p.get_inputs()[0].name: x})
             prob = prob[0, :, :, 1].T  # (H', W')
             reg = reg[0].transpose(1, 0, 2)  # (H', W', 4)
-            ys, xs = np.nonzero(prob >= t1)
+            ys, xs = np.nonzero(prob >= min(t1, e1))
             if len(ys) == 0:
                 continue
             b = np.stack([np.trunc((2 * xs + 1 - pad) / s), np.trunc((2 * ys + 1 - pad) / s),
                           np.trunc((2 * xs + 12 - pad) / s), np.trunc((2 * ys + 12 - pad) / s)], 1)
             sc = prob[ys, xs]
+            if et:  # windows cut by the frame edge pass at the edge threshold, the others at the usual one
+                ok = sc >= np.where(_inside(b, w, h) < EDGE_SHARE, e1, t1)
+                b, sc, ys, xs = b[ok], sc[ok], ys[ok], xs[ok]
+                if not len(b):
+                    continue
             keep = _nms(b, sc, 0.5)
             cands.append(np.concatenate([b[keep], sc[keep, None], reg[ys, xs][keep]], 1))
         if not cands:
@@ -258,7 +279,7 @@ class MTCNNDetector:
             levels.insert(0, cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA))
         # stage 2: R-Net
         reg, prob = self._r.run(None, {self._r.get_inputs()[0].name: self._crops(img, boxes, 24, pad, levels)})
-        ok = prob[:, 1] > t2
+        ok = prob[:, 1] > (np.where(_inside(boxes, w, h) < EDGE_SHARE, e2, t2) if et else t2)
         boxes, sc, reg = boxes[ok], prob[ok, 1], reg[ok]
         if not len(boxes):
             return []
@@ -266,7 +287,7 @@ class MTCNNDetector:
         boxes = np.trunc(_square(_regress(boxes[keep], reg[keep])))
         # stage 3: O-Net with landmarks
         reg, pts, prob = self._o.run(None, {self._o.get_inputs()[0].name: self._crops(img, boxes, 48, pad, levels)})
-        ok = prob[:, 1] > t3
+        ok = prob[:, 1] > (np.where(_inside(boxes, w, h) < EDGE_SHARE, e3, t3) if et else t3)
         boxes, sc, reg, pts = boxes[ok], prob[ok, 1], reg[ok], pts[ok]
         if not len(boxes):
             return []
@@ -294,6 +315,14 @@ class MTCNNDetector:
 
 
 MIN_INSIDE = 0.3  # with the mirrored edge margin, a box is kept when at least this share of it is inside the frame
+
+
+def _inside(boxes: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Share of each inclusive 1-based MTCNN box (N, >=4) inside a w x h frame."""
+    x1, y1, x2, y2 = boxes[:, 0] - 1, boxes[:, 1] - 1, boxes[:, 2], boxes[:, 3]
+    area = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    inside = (np.maximum(np.minimum(x2, w) - np.maximum(x1, 0), 0) * np.maximum(np.minimum(y2, h) - np.maximum(y1, 0), 0))
+    return np.where(area > 0, inside / np.maximum(area, 1e-9), 0.0)
 
 
 def inside_share(box: np.ndarray, w: int, h: int) -> float:
