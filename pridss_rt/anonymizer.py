@@ -26,6 +26,7 @@ from pridss_rt.executors.host import HostExecutor
 from pridss_rt.pack import ModelPack, load_pack, weight_problem
 from pridss_rt.pack.spec import BLEND_REGIONS
 from pridss_rt.pipeline.config import (
+    MAX_HOLD,
     REFERENCE_GENDERS,
     AlignConfig,
     BlendConfig,
@@ -127,6 +128,9 @@ class Anonymizer:
     def _build(self, groups: dict, threads: int | None, device_frames: bool | None) -> None:
         search: SearchConfig = groups["search"]
         self.backend = self.nets.backend
+        hold = groups["tracking"].hold
+        if not isinstance(hold, int) or isinstance(hold, bool) or not 0 <= hold <= MAX_HOLD:
+            raise InputError(f"TrackingConfig.hold must be a whole number of frames 0-{MAX_HOLD}, got {hold!r}")
         k = self.pack.candidates if search.candidates is None else search.candidates
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InputError(f"candidates must be an integer >= 1, got {k!r}")

@@ -209,6 +209,7 @@ def test_gray_and_bgra_keep_their_layout(anon, sample):
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (3, 5, 3), (17, 1, 3), (479, 641, 3)])
 def test_odd_sizes(anon, shape):
+    anon.reset()  # (a track lost by an earlier test would be held and reported)
     frame = np.full(shape, 100, np.uint8)
     out, faces = anon.process(frame)
     assert out.shape == shape and faces == [] and (out == frame).all()
@@ -439,3 +440,84 @@ def test_smallest_findable_and_anonymizable_face(shared_tiny_pack, side, want):
         assert len(faces) == 1 and faces[0].status == want
         if want == "pixelated":
             assert "face too small" in faces[0].reason
+
+
+# ---- a tracked face the detector loses stays pixelated for TrackingConfig.hold frames ------------------------------
+class _Flicker:
+    """The real detector on the frames listed in ``seen`` (by call number), no face on the others."""
+
+    name = "flicker"
+
+    def __init__(self, seen):
+        from pridss_rt.stages.detect import make_detector
+
+        self.inner, self.seen, self.n = make_detector("mtcnn", threads=1), set(seen), 0
+
+    def detect(self, frame):
+        self.n += 1
+        return self.inner.detect(frame) if self.n in self.seen else []
+
+
+def test_lost_track_is_held_pixelated(shared_tiny_pack, sample):
+    from pridss_rt.stages.blend import expand_box
+
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, detector=_Flicker({1, 2})) as a:
+        outs = [a.process(sample) for _ in range(8)]
+        assert [r.status for r in outs[0][1]] == ["anonymized"] and not outs[0][1][0].held
+        box = np.array(outs[1][1][0].box)
+        for k in range(2, 7):  # lost for 1..5 frames: held where the (still) face was, pixelated
+            out, faces = outs[k]
+            assert len(faces) == 1 and faces[0].held and faces[0].status == "pixelated" and faces[0].track_id == 1
+            assert f"({k - 1} of 5 frames)" in faces[0].reason
+            x1, y1, x2, y2 = expand_box(np.array(faces[0].box), out.shape)
+            side = max(box[2] - box[0], box[3] - box[1])
+            assert np.allclose(faces[0].box, box + np.array([-1, -1, 1, 1]) * 0.1 * (k - 1) * side, atol=0.2)  # grows
+            inner = changed(out, sample)[int(box[1]):int(box[3]), int(box[0]):int(box[2])]
+            assert inner.mean() > 0.9  # the face is not shown
+            outside = np.ones(out.shape[:2], bool)
+            outside[y1:y2, x1:x2] = False
+            assert (out[outside] == sample[outside]).all()  # only the held box changes
+        out, faces = outs[7]  # lost for 6 frames > hold: nothing is held any more
+        assert faces == [] and (out == sample).all()
+        assert a.stats["faces_held"] == 5
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, detector=_Flicker({1}),
+                    tracking=TrackingConfig(hold=0)) as a:
+        a.process(sample)
+        out, faces = a.process(sample)
+        assert faces == [] and (out == sample).all()  # hold off: a missed frame shows the face raw
+    with pytest.raises(InputError, match="hold must be a whole number of frames 0-10"):
+        Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, tracking=TrackingConfig(hold=11))
+
+
+def test_held_box_follows_the_track():
+    from pridss_rt.stages.detect import Detection
+    from pridss_rt.stages.track import Tracker
+
+    lm = np.zeros((5, 2), np.float32)
+    tr = Tracker()
+    for x in (100.0, 110.0, 120.0):  # moving right by 10 px a frame
+        (t,) = tr.update([Detection(np.array([x, 50, x + 100, 150], np.float32), 0.9, lm)])
+    np.testing.assert_allclose(t.velocity, [10, 0, 10, 0])
+    assert tr.lost(5) == []
+    tr.update([])
+    tr.update([])
+    assert tr.lost(5) == [t] and t.missed == 2 and tr.lost(1) == []
+    np.testing.assert_allclose(t.predicted_box(), [140 - 20, 50 - 20, 240 + 20, 150 + 20])  # 2 frames on, +10 %/frame
+
+
+def test_cut_face_is_pixelated_in_whole_face_blocks():
+    from pridss_rt.stages.blend import pixelate_face
+
+    yy, xx = np.mgrid[0:480, 0:640]
+    frame = np.stack([xx % 256, yy % 256, (xx * 3 + yy) % 256], -1).astype(np.uint8)
+    out = frame.copy()
+    x1, y1, x2, y2 = pixelate_face(out, np.array([-100.0, 100.0, 100.0, 300.0]))  # half outside on the left
+    assert (x1, y1, x2, y2) == (0, 60, 140, 340)
+    row = out[200, x1:x2, 0].astype(int)
+    assert len(np.flatnonzero(np.diff(row) != 0)) + 1 == 4  # 35-px blocks (280 / 8): 4 across the 140 visible px
+    col = out[y1:y2, 70, 1].astype(int)
+    assert len(np.flatnonzero(np.diff(col) != 0)) + 1 == 8  # the uncut direction: 8 blocks
+    assert (out[:, x2:] == frame[:, x2:]).all() and (out[:y1] == frame[:y1]).all()
+    inside = frame.copy()
+    pixelate_face(inside, np.array([200.0, 100.0, 400.0, 300.0]))
+    assert len(np.unique(inside[60:340, 160:440].reshape(-1, 3), axis=0)) <= 64  # inside the frame: 8 x 8

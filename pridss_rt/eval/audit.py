@@ -12,7 +12,9 @@ transform into synthetic frames (a seeded smooth-noise background) for every cas
 - ``layout``: gray (2-D) and BGRA frames;
 - ``exif``: a JPEG per EXIF orientation 1-8, whose stored pixels are turned so that the display is upright, read
   the way the CLI reads files (:func:`pridss_rt.media.read_image`);
-- ``video``: a face that moves, grows and turns over consecutive frames of one stream (tracking on).
+- ``video``: a face that moves, grows and turns over consecutive frames of one stream (tracking on); and a face
+  that walks out through the right frame edge, 20 px a frame, until its box is outside (the detector loses it once
+  more than about half is outside: the tracker's ``hold`` keeps it pixelated).
 
 For every pasted face the *inner face* (the hull of its 5 landmarks grown by 30 %, clipped to the frame) of the
 output is compared with the input: a face is **raw** when at least half of its inner-face pixels are unchanged
@@ -283,7 +285,7 @@ def cases(sources: list[SourceFace], *, sizes: Iterable[int] = SIZES, below: Ite
           angles: Iterable[int] = ANGLES,
           cuts: Iterable[float] = BORDER_CUTS, sides: Iterable[str] = SIDES, crowd: bool = True,
           layouts: Iterable[str] = ("gray", "BGRA"), orientations: Iterable[int] = range(1, 9), video_frames: int = 24,
-          workdir: Path | None = None, seed: int = 0) -> Iterator[Case]:
+          leaving: bool = True, workdir: Path | None = None, seed: int = 0) -> Iterator[Case]:
     """Every case for every source face (a generator: frames are made as they are needed)."""
     import tempfile
 
@@ -329,6 +331,10 @@ def cases(sources: list[SourceFace], *, sizes: Iterable[int] = SIZES, below: Ite
             frame, faces = _frame_with([src], [(60 + 90 * u, (120 + 400 * u, 200 + 80 * math.sin(3 * u)), 40 * u)],
                                        480, 640, rs + 1600)
             yield Case("video", "moving face", frame, faces, src.name, stream=f"video:{src.name}")
+        if leaving:
+            for x in range(530, 710, 20):  # box from 55 px inside the right edge to all of it outside
+                frame, faces = _frame_with([src], [(110, (x, 240), 0.0)], 480, 640, rs + 1700)
+                yield Case("video", "leaving the frame", frame, faces, src.name, stream=f"leaving:{src.name}")
 
 
 # ---- measuring ----------------------------------------------------------------------------------------------------

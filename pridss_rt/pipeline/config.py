@@ -56,14 +56,21 @@ class SearchConfig:
     seed: int = 0
 
 
+MAX_HOLD = 10  # frames: the tracker forgets a track missed longer than this (Tracker.max_missed)
+
+
 @dataclass(frozen=True)
 class TrackingConfig:
     """Streams: ``enabled`` reuses each track's chosen reference across frames (False: search every frame);
     the search reruns when the identity similarity to the track's searched face drops below
-    ``reid_threshold``."""
+    ``reid_threshold``. ``hold``: for this many frames after the detector loses a tracked face, the place its track
+    was heading stays pixelated (a face leaving through the frame edge is lost once more than about half of it is
+    outside; a detector miss in one frame would otherwise show the face raw for that frame); 0 = off. Needs
+    ``enabled``."""
 
     enabled: bool = True
     reid_threshold: float = 0.5
+    hold: int = 5
 
 
 @dataclass(frozen=True)

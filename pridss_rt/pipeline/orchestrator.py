@@ -106,12 +106,30 @@ class FramePipeline:
             out = bgr.copy()
         for r, d in zip(results, dets):
             if r.status != "anonymized":
-                blend.pixelate(out, blend.expand_box(d.box, out.shape))
+                blend.pixelate_face(out, d.box)
                 self.stats["faces_pixelated"] += 1
             else:
                 self.stats["faces_anonymized"] += 1
+        if self.tracking.enabled and self.tracking.hold:
+            results = results + self._hold(out)
         self.timings["total"].append((time.perf_counter() - t_start) * 1000.0)
         return from_bgr(out, layout, frame), results
+
+    def _hold(self, out: np.ndarray) -> list[FaceResult]:
+        """Pixelate, in ``out``, where each track lost in the last ``hold`` frames is expected (fail closed: a face
+        the detector stopped finding, e.g. more than half outside the frame, is not shown raw); their results."""
+        held = []
+        for t in self.tracker.lost(self.tracking.hold):
+            box = t.predicted_box()
+            x1, y1, x2, y2 = blend.expand_box(box, out.shape)
+            if x2 <= x1 or y2 <= y1:  # gone past the frame edge
+                continue
+            blend.pixelate_face(out, box)
+            self.stats["faces_held"] += 1
+            held.append(FaceResult([round(float(v), 1) for v in box], t.id, "pixelated",
+                                   f"not detected in this frame: held where its track was heading ({t.missed} of "
+                                   f"{self.tracking.hold} frames)", held=True))
+        return held
 
     def _fail_frame(self, bgr, layout, frame, exc: Exception, t_start: float):
         log.warning("pridss-rt: detection failed, whole frame pixelated: %s", exc)

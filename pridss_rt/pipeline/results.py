@@ -22,6 +22,7 @@ class FaceResult:
     pic: float | None = None  # PIC of the chosen candidate (+ coherence_weight x p_composite when used)
     p_composite: float | None = None  # the coherence critic's P(composite) of it (packs with a critic)
     searched: bool = False  # the K-candidate search ran on this frame
+    held: bool = False  # not detected in this frame: where its track was heading, pixelated (TrackingConfig.hold)
 
     def to_json(self) -> dict[str, Any]:
         """A dict for JSON: floats rounded to 4 decimals, non-finite ones as None (JSON has no NaN)."""

@@ -89,7 +89,23 @@ def expand_box(box: np.ndarray, frame_shape: tuple[int, ...], margin: float = 0.
             min(w, int(np.ceil(x2 + mx))), min(h, int(np.ceil(y2 + my))))
 
 
-def pixelate(frame: np.ndarray, box: tuple[int, int, int, int] | None = None, blocks: int = 8) -> None:
+def pixelate_face(frame: np.ndarray, box: np.ndarray, blocks: int = 8, margin: float = 0.2) -> tuple[int, int, int, int]:
+    """Pixelate a face box grown by ``margin`` (``expand_box``) in place: ``blocks`` x ``blocks`` blocks; where the
+    grown box is cut by the frame edge, the visible part gets blocks as large as the whole face's (fewer of them),
+    not ``blocks`` small ones. Returns the pixelated region (clipped)."""
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+    gx1, gy1, gx2, gy2 = np.floor(x1 - mx), np.floor(y1 - my), np.ceil(x2 + mx), np.ceil(y2 + my)
+    region = expand_box(box, frame.shape, margin)
+    cut = gx1 < 0 or gy1 < 0 or gx2 > w or gy2 > h
+    size = (max(1, int(np.ceil((gx2 - gx1) / blocks))), max(1, int(np.ceil((gy2 - gy1) / blocks))))
+    pixelate(frame, region, blocks, block_px=size if cut else None)
+    return region
+
+
+def pixelate(frame: np.ndarray, box: tuple[int, int, int, int] | None = None, blocks: int = 8,
+             block_px: tuple[int, int] | None = None) -> None:
     """Pixelate ``box`` (x1, y1, x2, y2; the whole frame when None) in place: the fail-closed output.
 
     A face box becomes ``blocks`` x ``blocks`` blocks (8: a face is 8 blocks across, whatever its size). The whole
@@ -106,6 +122,8 @@ def pixelate(frame: np.ndarray, box: tuple[int, int, int, int] | None = None, bl
     if box is None:  # whole frame: blocks scaled to the frame, no face larger than `blocks` blocks
         side = max(1, -(-min(rh, rw) // max(1, blocks)))
         bw, bh = max(1, -(-rw // side)), max(1, -(-rh // side))
+    elif block_px is not None:  # blocks of a given size (pixelate_face: the whole face's, also when cut)
+        bw, bh = max(1, -(-rw // max(1, block_px[0]))), max(1, -(-rh // max(1, block_px[1])))
     else:
         bw, bh = max(1, min(blocks, rw)), max(1, min(blocks, rh))
     small = cv2.resize(region, (bw, bh), interpolation=cv2.INTER_AREA)

@@ -22,6 +22,7 @@ class Track:
     landmarks: np.ndarray
     missed: int = 0
     hits: int = 1
+    velocity: np.ndarray | None = None  # box change per frame (x1, y1, x2, y2), smoothed; None until matched twice
     # set by the candidate search
     reference: int | None = None  # bank index of the chosen reference
     embedding: np.ndarray | None = None  # identity embedding of the original at search time
@@ -35,6 +36,15 @@ class Track:
     @property
     def searched(self) -> bool:
         return self.reference is not None
+
+    def predicted_box(self) -> np.ndarray:
+        """Where the face is expected now, ``missed`` frames after it was last seen: the last box moved on by its
+        velocity and grown by 10 % of its size per missed frame (the face may have sped up or turned)."""
+        box = self.box.astype(np.float64)
+        if self.velocity is not None:
+            box = box + self.velocity * self.missed
+        grow = 0.1 * self.missed * max(box[2] - box[0], box[3] - box[1], 1.0)
+        return (box + np.array([-grow, -grow, grow, grow])).astype(np.float32)
 
     def reset_search(self) -> None:
         self.reference = self.embedding = self.p_male_before = self.p_male_after = self.sim = self.pic = None
@@ -86,6 +96,8 @@ class Tracker:
                 moved = np.abs(d.landmarks - t.landmarks).max() / size
                 a = self.smoothing if moved < self.jump else 0.0
                 t.landmarks = (a * t.landmarks + (1 - a) * d.landmarks).astype(np.float32)
+                v = (d.box - t.box) / (t.missed + 1)
+                t.velocity = v if t.velocity is None else 0.5 * t.velocity + 0.5 * v
                 t.box = d.box.copy()
                 t.missed = 0
                 t.hits += 1
@@ -99,3 +111,7 @@ class Tracker:
                 t.missed += 1
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return out
+
+    def lost(self, frames: int) -> list[Track]:
+        """Tracks not matched in the last 1..``frames`` frames (call after a frame's final update)."""
+        return [t for t in self.tracks if 1 <= t.missed <= frames]
