@@ -76,18 +76,18 @@ def main() -> None:
     args = ap.parse_args()
 
     from pridss_rt.eval.audit import MATCH_IOU, cases, load_sources
-    from pridss_rt.stages.detect import EDGE_SHARE, MTCNNDetector, RotationRobustDetector, _inside, iou
+    from pridss_rt.stages.detect import EDGE_SHARE, MTCNNDetector, RotationRobustDetector, _inside, iou, plausible
 
     src_det = MTCNNDetector(threads=args.threads)
     sources = load_sources(sorted(args.faces.iterdir()), src_det)
     border = list(cases(sources, sizes=(), below=(), angles=(), crowd=False, layouts=(), orientations=(),
-                        video_frames=0))
+                        video_frames=0, leaving=False))
     free = list(free_frames(args.free))
     print(f"{len(sources)} source faces, {len(border)} border frames, {len(free)} face-free frames")
     print("| edge thresholds | half out found | quarter out found | false faces (frames) | of them cut by the edge |"
           " largest false box |")
     print("|---|---|---|---|---|---|")
-    skin_true, skin_false = [], []
+    skin_true, skin_false, plaus_true, plaus_false = [], [], [], []
     for spec in args.settings:
         et = None if spec == "none" else tuple(float(v) for v in spec.split(","))
         det = RotationRobustDetector(MTCNNDetector(threads=1, edge_thresholds=et), 0.5,
@@ -100,6 +100,7 @@ def main() -> None:
             hit = [d for d in dets if iou(d.box.astype(np.float64), c.faces[0].box.astype(np.float64)) >= MATCH_IOU]
             found[key][0] += bool(hit)
             skin_true += [skin_share(c.frame, d.box) for d in hit]
+            plaus_true += [plausible(d.box, d.landmarks) == "" for d in hit]
         false, frames, edge, largest, where = 0, 0, 0, 0.0, []
         for name, fr in free:
             dets = det.detect(fr)
@@ -113,6 +114,7 @@ def main() -> None:
                 edge += cut
                 if cut:
                     skin_false.append(skin_share(fr, d.box))
+                    plaus_false.append(plausible(d.box, d.landmarks) == "")
                 largest = max(largest, float(d.box[2] - d.box[0]))
         det.close()
         print(f"| {spec} | {found['50'][0]} of {found['50'][1]} | {found['25'][0]} of {found['25'][1]} | "
@@ -126,7 +128,9 @@ def main() -> None:
         for thr in (0.2, 0.3, 0.4, 0.5):
             print(f"    skin >= {thr}: true kept {np.mean(np.array(skin_true) >= thr):.3f}, "
                   f"false cut kept {int((np.array(skin_false) >= thr).sum())} of {len(skin_false)}")
-        skin_true, skin_false = [], []
+        print(f"    plausible landmarks: found cut faces {np.mean(plaus_true):.3f}, false cut faces "
+              f"{int(np.sum(plaus_false))} of {len(plaus_false)}")
+        skin_true, skin_false, plaus_true, plaus_false = [], [], [], []
 
 
 if __name__ == "__main__":
