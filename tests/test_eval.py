@@ -293,3 +293,79 @@ def test_eval_saves_faces_histograms_and_seam_ratio(shared_tiny_pack, face_manif
         assert got["faces"] == len(r) and got["median"] == pytest.approx(float(np.median(r)), abs=1e-5)
     assert rep["methods"]["original"]["boundary_ratio"] is None
     assert (out / "hist_gender.png").stat().st_size > 0 and "hist_gender.png" in (out / "report.md").read_text()
+
+
+# ---- attackers that learn (--adaptive) ------------------------------------------------------------------------------
+def test_linear_probe_is_the_regularized_optimum():
+    from pridss_rt.eval.learners import LinearProbe
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5)) * np.array([1, 2, 3, 4, 5]) + 3
+    y = (x[:, 0] + 0.5 * rng.normal(size=200) > 3).astype(int)
+    pr = LinearProbe(l2=2.0).fit(x, y)
+    z = (x - pr.mu) / pr.sd
+    p = pr.predict(x)
+    np.testing.assert_allclose(z.T @ (p - y) + 2.0 * pr.w, 0, atol=1e-6)  # gradient of the penalized loss: zero
+    assert abs(np.sum(p - y)) < 1e-6  # the unpenalized bias: mean prediction = mean label
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-(z @ pr.w + pr.b))))
+    assert np.argmax(np.abs(pr.w)) == 0  # the informative feature
+    with pytest.raises(ValueError, match="both classes"):
+        LinearProbe().fit(x, np.zeros(200))
+
+
+def test_kept_only_keeps_the_inner_face():
+    from pridss_rt.eval.learners import kept_only
+
+    faces = np.random.default_rng(1).integers(0, 256, (2, 128, 128, 3)).astype(np.uint8)
+    lms = np.stack([CELEBA_TEMPLATE, np.full((5, 2), np.nan)])
+    out = kept_only(faces, lms)
+    assert (out[0, 80, 64] == faces[0, 80, 64]).all()  # the nose
+    assert (out[0, 5, 5] == 127).all() and (out[0, 120, 64] == 127).all()  # corner, below the chin
+    kept = (out[0] == faces[0]).all(-1)
+    assert 0.05 < kept.mean() < 0.3  # eyes, nose, mouth: a small part of the crop
+    assert (out[1] == 127).all()  # no landmarks: nothing is shown
+
+
+@pytest.fixture(scope="module")
+def learn_manifest(tmp_path_factory, face_manifest):
+    import cv2
+
+    root = face_manifest.parent
+    rows = list(csv.reader(open(face_manifest)))[:-1]  # the val rows
+    for i, (img, ident, male) in enumerate(_faces()):
+        cv2.imwrite(str(root / "img" / f"t{i}.png"), np.clip(img.astype(int) - 20 + 8 * i, 0, 255).astype(np.uint8))
+        rows.append([f"img/t{i}.png", f"T{ident}", male, "train"])
+    path = root / "learn.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def test_eval_fits_attackers_that_learn(shared_tiny_pack, learn_manifest, tmp_path, capsys):
+    args = ["eval", "--data", str(learn_manifest), "--pack", str(shared_tiny_pack), "--backend", "ort-cpu",
+            "--threads", "1", "--fid-methods", "none", "--ablation", "none", "--baselines", "blur",
+            "--no-progress", "--grid", "0", "--adaptive", "6"]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 0
+    rep = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert rep["learners"]["train_faces"] == 6 and rep["learners"]["train_identities"] == 3
+    for name, row in rep["methods"].items():
+        for key in ("adaptive", "kept_segments"):
+            auc = row[key]["gender_auc"]
+            assert 0 <= auc <= 1 and row[key]["gender_auc_flip_aware"] == pytest.approx(max(auc, 1 - auc), abs=1e-4)
+    for f in ("roc_adaptive", "hist_adaptive", "roc_kept_segments", "hist_kept_segments"):
+        assert (tmp_path / "a" / f"{f}.png").stat().st_size > 0 and rep["files"][f] == f"{f}.png"
+    assert "Attackers that learn, fitted on 6 train-split faces" in (tmp_path / "a" / "report.md").read_text()
+    assert "attackers that learn (6 train faces)" in capsys.readouterr().out
+    # the train split must not share identities with the evaluated one, nor be it
+    rows = list(csv.reader(open(learn_manifest)))
+    rows.append(["img/0.png", "A", 0, "train"])
+    bad = tmp_path / "overlap.csv"
+    with open(bad, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    bad_args = [a if a != str(learn_manifest) else str(bad) for a in args]
+    assert main(bad_args + ["--out", str(tmp_path / "b"), "--adaptive", "7"]) == 2
+    assert "1 identities are in both the train and the 'val' split" in capsys.readouterr().err
+    with pytest.raises(InputError, match="other than the train split"):
+        EvalConfig(data=learn_manifest, out=tmp_path / "c", split="train", adaptive=6)
+    with pytest.raises(InputError, match="adaptive must be 0"):
+        EvalConfig(data=learn_manifest, out=tmp_path / "c", adaptive=1)

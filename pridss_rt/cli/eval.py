@@ -81,6 +81,11 @@ def add_parser(sub):
                    help="also write each method's output faces (128 px, BGR uint8), labels, identities and landmarks "
                         "to OUT/faces/METHOD.npz: the training and test sets of an attacker that learns from "
                         "anonymized outputs (research/training/train_adaptive.py)")
+    e.add_argument("--adaptive", type=int, default=0, metavar="N",
+                   help="also fit attackers that learn on N faces of the manifest's train split (identity-disjoint "
+                        "from --split): per method a gender probe on the matcher's embeddings of that method's "
+                        "outputs (adaptive), and one on the originals' eyes, nose and mouth only (kept segments); "
+                        "tested on the evaluated faces (default 0: off; runs every method on the N faces too)")
     e.add_argument("--no-progress", action="store_true")
     return e
 

@@ -28,6 +28,7 @@ class Method:
     extra_p: dict = field(default_factory=lambda: defaultdict(list))          # extra attacker -> P(male)
     extra_restored: dict = field(default_factory=lambda: defaultdict(list))   # (attacker, restoration) -> P(male)
     emb: list = field(default_factory=list)
+    emb_kept: list = field(default_factory=list)  # --adaptive: embeddings of the outputs' inner face only
     boundary: list = field(default_factory=list)  # per face: metrics.boundary_ratio against the original row
     feats: list = field(default_factory=list)
     status: Counter = field(default_factory=Counter)

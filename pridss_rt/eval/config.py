@@ -72,6 +72,7 @@ class EvalConfig:
     engines: str | os.PathLike | None = None  # TensorRT engines root
     threads: int | None = None  # CPU threads for ONNX Runtime
     save_faces: bool = False  # also write every method's output faces to OUT/faces/<method>.npz (attackers that learn)
+    adaptive: int = 0  # train-split faces for the attackers that learn (eval.learners; 0 = none)
 
     def __post_init__(self):
         ab = self.ablation
@@ -93,5 +94,10 @@ class EvalConfig:
         if self.reference_gender not in REFERENCE_GENDERS:
             raise InputError(f"reference_gender must be {' or '.join(repr(g) for g in REFERENCE_GENDERS)}, "
                              f"got '{self.reference_gender}'")
+        if not isinstance(self.adaptive, int) or self.adaptive < 0 or self.adaptive == 1:
+            raise InputError(f"adaptive must be 0 (off) or a number of train-split faces >= 2, got {self.adaptive!r}")
+        if self.adaptive and self.split in (None, "all", "train"):
+            raise InputError(f"adaptive needs an evaluated split other than the train split (got split {self.split!r}): "
+                             "the attackers that learn are fitted on train-split faces")
         if self.fid_methods not in FID_METHODS:
             raise InputError(f"fid_methods must be one of {list(FID_METHODS)}, got '{self.fid_methods}'")

@@ -83,6 +83,13 @@ def evaluate(config: EvalConfig, progress: Progress = False) -> Report:
     out_dir = Path(cfg.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     items = read_manifest(cfg.data, cfg.split, cfg.limit, cfg.seed)
+    train_items = []
+    if cfg.adaptive:
+        train_items = read_manifest(cfg.data, "train", cfg.adaptive, cfg.seed)
+        shared = {it.identity for it in items} & {it.identity for it in train_items}
+        if shared:
+            raise InputError(f"{cfg.data}: {len(shared)} identities are in both the train and the '{cfg.split}' split "
+                             "(the attackers that learn need identity-disjoint splits)")
     pl = Placement.make(cfg.canvas, cfg.scale)
 
     pack = load_pack(cfg.pack)
@@ -93,8 +100,13 @@ def evaluate(config: EvalConfig, progress: Progress = False) -> Report:
         k_main = int(cfg.candidates or pack.candidates)
         methods, main_name = make_methods(cfg, pack, nets, detector, k_main)
         judges = _Judges(cfg, pack, nets)
-        rows, curves, tiles, records, detected = _run(cfg, items, pl, pack, detector, methods, main_name, judges,
-                                                      _Progress(progress, len(items)))
+        bar = _Progress(progress, len(items) + len(train_items))
+        rows, curves, tiles, records, detected = _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar,
+                                                      close=not train_items)
+        if train_items:
+            train = _train_features(cfg, train_items, pl, pack, detector, methods, judges.matcher, bar)
+            bar.close()
+            curves = curves + (_learner_metrics(methods, rows, np.array([it.male for it in items], np.int64), train),)
         return _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main_name, k_main, judges,
                       rows, curves, tiles, records, detected)
     finally:
@@ -135,8 +147,73 @@ class _Judges:
         return {"path": str(self.fid_path) if self.fid_path else None, "note": self.fid_note or FID_DISABLED_NOTE}
 
 
-def _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar):
+def _landmarks(dets, pl):
+    """Main face's landmarks in face pixels (image-left eye first), or None."""
+    j = main_face(dets, pl)
+    if j is None:
+        return j, None
+    lm = pl.to_face(dets[j].landmarks)
+    return j, (lm[[1, 0, 2, 4, 3]] if lm[0, 0] > lm[1, 0] else lm)
+
+
+def _train_features(cfg, items, pl, pack, detector, methods, matcher, bar) -> dict:
+    """--adaptive: the matcher's embeddings of every method's outputs of the train faces, and of the originals'
+    inner face only; with their labels."""
+    from pridss_rt.eval.learners import kept_only
+
+    feats: dict[str, list] = defaultdict(list)
+    kept: list[np.ndarray] = []
+    template = np.asarray(pack.preprocess.template, np.float64) * (FACE_SIZE / pack.preprocess.crop_size)
+    for start in range(0, len(items), max(1, cfg.batch)):
+        idx = list(range(start, min(len(items), start + max(1, cfg.batch))))
+        frames = [pl.frame(load_face(items[i])) for i in idx]
+        det_index, lms = [], []
+        for i, fr in zip(idx, frames):
+            detector.key = ("train", i)
+            j, lm = _landmarks(detector.detect(fr), pl)
+            det_index.append(-1 if j is None else j)
+            lms.append(template if lm is None else lm)
+        lms = np.stack(lms)
+        for m in methods:
+            outs = []
+            for b, (i, fr) in enumerate(zip(idx, frames)):
+                detector.key = ("train", i)
+                outs.append(pl.crop(m.run(fr, det_index[b])[0]))
+            outs = np.stack(outs)
+            feats[m.name].append(matcher(outs, lms))
+            if m.name == "original":
+                kept.append(matcher(kept_only(outs, lms), lms))
+        for i in idx:
+            detector.forget(("train", i))
+        bar.update(len(idx))
+    return {"feats": {k: np.concatenate(v) for k, v in feats.items()}, "kept": np.concatenate(kept),
+            "labels": np.array([it.male for it in items], np.int64), "faces": len(items),
+            "identities": len({it.identity for it in items})}
+
+
+def _learner_metrics(methods, rows, labels, train) -> tuple:
+    """Adds ``adaptive`` and ``kept_segments`` to every row; the curves and P(male) of both attackers."""
+    from pridss_rt.eval.learners import LinearProbe
+
+    kept_probe = LinearProbe().fit(train["kept"], train["labels"])
+    curves: dict[str, list] = {"adaptive": [], "kept_segments": []}
+    probs: dict[str, dict] = {"adaptive": {}, "kept_segments": {}}
+    for m in methods:
+        emb = np.concatenate(m.emb)
+        p_adapt = LinearProbe().fit(train["feats"][m.name], train["labels"]).predict(emb)
+        p_kept = kept_probe.predict(np.concatenate(m.emb_kept))
+        for key, p in (("adaptive", p_adapt), ("kept_segments", p_kept)):
+            auc = metrics.roc_auc(p, labels)
+            rows[m.name][key] = {"gender_auc": num(auc), "gender_auc_flip_aware": num(metrics.flip_aware_auc(auc))}
+            fpr, tpr, _ = metrics.roc_curve(p, labels)
+            curves[key].append((f"{m.name} {fmt(auc, 2)}", fpr, tpr))
+            probs[key][m.name] = p
+    return {"curves": curves, "p": probs, "train_faces": train["faces"], "train_identities": train["identities"]}
+
+
+def _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar, close: bool = True):
     """Every batch of faces through every method and judge; then one metrics row per method."""
+    from pridss_rt.eval.learners import kept_only
     from pridss_rt.eval.restore import denoise, inpaint
 
     attacker, extra_attackers, matcher, fid_ext = judges.attacker, judges.extra, judges.matcher, judges.fid
@@ -197,6 +274,8 @@ def _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar):
                 for b in range(len(idx)):
                     recs[b]["methods"][m.name][f"p_male[{ea.name}]"] = round(float(pe[b]), 4)
             m.emb.append(matcher(outs_a, lms))
+            if cfg.adaptive:
+                m.emb_kept.append(matcher(kept_only(outs_a, lms), lms))
             rest = {"denoise": np.stack([denoise(f) for f in outs_a]),
                     "inpaint": np.stack([inpaint(f, lm, seed=cfg.seed * 1_000_003 + i) for f, lm, i in zip(outs_a, lms, idx)]),
                     "autoencoder": judges.restorer(outs_a)}
@@ -225,7 +304,8 @@ def _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar):
             detector.forget(i)
         face_records.extend(recs)
         bar.update(len(idx))
-    bar.close()
+    if close:
+        bar.close()
     labels = np.array([it.male for it in items], np.int64)
     ids = np.array([it.identity for it in items])
     if cfg.save_faces:
@@ -309,7 +389,8 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
     n = len(items)
     labels = np.array([it.male for it in items], np.int64)
     ids = np.array([it.identity for it in items])
-    roc_gender, roc_verif = curves
+    roc_gender, roc_verif = curves[:2]
+    learners = curves[2] if len(curves) > 2 else None
     main = rows[main_name]
     pixel_share = main["status"].get("pixelated", 0) / max(n, 1)
     plot_curves(out_dir / "roc_gender.png", roc_gender, "gender ROC (attacker P(male) vs label; legend: AUC)",
@@ -325,6 +406,16 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
         plot_histograms(out_dir / f"hist_gender_extra{n_ea}.png",
                         [(m.name, np.asarray(m.extra_p[ea.name])[labels == 1], np.asarray(m.extra_p[ea.name])[labels == 0])
                          for m in shown], f"extra attacker {ea.name}: P(male) of men (blue) and women (red)")
+    learner_files = {}
+    if learners is not None:
+        for key, what in (("adaptive", "adaptive attacker (fitted on each method's train outputs)"),
+                          ("kept_segments", "kept-segments attacker (eyes, nose, mouth only)")):
+            plot_curves(out_dir / f"roc_{key}.png", learners["curves"][key], f"gender ROC, {what}",
+                        "false-positive rate", "true-positive rate", diagonal=True)
+            p = learners["p"][key]
+            plot_histograms(out_dir / f"hist_{key}.png", [(m.name, p[m.name][labels == 1], p[m.name][labels == 0])
+                                                         for m in shown], f"{what}: P(male) of men (blue), women (red)")
+            learner_files.update({f"roc_{key}": f"roc_{key}.png", f"hist_{key}": f"hist_{key}.png"})
     grid_path = None
     if cfg.grid > 0 and grid_tiles:
         cols = [(m.name, grid_tiles[m.name]) for m in methods]
@@ -349,6 +440,12 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
         "attacker": judges.attacker.describe,
         "extra_attackers": {ea.name: ea.describe for ea in judges.extra},
         "matcher": judges.matcher.describe,
+        "learners": None if learners is None else {
+            "train_split": "train", "train_faces": learners["train_faces"], "train_identities": learners["train_identities"],
+            "note": "linear probes (L2 logistic regression) on the matcher's embeddings, fitted during the run on "
+                    "train-split faces (identity-disjoint): adaptive = per method on its outputs with the originals' "
+                    "labels; kept segments = on the originals' inner face only (5-point hull grown 30 %, the rest "
+                    "grey), applied to every method's outputs under the same mask (pridss_rt.eval.learners)"},
         "fid_model": judges.describe_fid(n),
         "data": {"manifest": str(Path(cfg.data).resolve()), "split": cfg.split, "faces": n,
                  "identities": int(len(set(ids.tolist()))), "male": int(labels.sum()), "limit": cfg.limit, "seed": cfg.seed},
@@ -365,6 +462,7 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
                   "roc_verification": "roc_verification.png" if roc_verif else None,
                   "hist_gender": "hist_gender.png",
                   **{f"hist_gender_extra{i}": f"hist_gender_extra{i}.png" for i in range(len(judges.extra))},
+                  **learner_files,
                   "grid": "grid.png" if grid_path else None, "faces": "faces.jsonl"},
         "seconds": round(time.time() - t_start, 1),
     }

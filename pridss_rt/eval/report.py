@@ -119,6 +119,12 @@ class Report(Mapping):
             lines.append(f"pridss-rt eval: extra attacker {name}: gender AUC {fmt(o['gender_auc'])} -> "
                          f"{fmt(e['gender_auc'])}, after D/I/A {fmt(e['restorations']['denoise'])}/"
                          f"{fmt(e['restorations']['inpaint'])}/{fmt(e['restorations']['autoencoder'])}")
+        if m.get("adaptive"):
+            o = rep["methods"]["original"]
+            lines.append(f"pridss-rt eval: attackers that learn ({rep['learners']['train_faces']} train faces): adaptive "
+                         f"{fmt(o['adaptive']['gender_auc'])} -> {fmt(m['adaptive']['gender_auc'])} (flip-aware "
+                         f"{fmt(m['adaptive']['gender_auc_flip_aware'])}), kept segments "
+                         f"{fmt(o['kept_segments']['gender_auc'])} -> {fmt(m['kept_segments']['gender_auc'])}")
         if self.out_dir is not None:
             lines.append(f"pridss-rt eval: wrote {self.out_dir / 'report.json'} and report.md")
         return lines
@@ -161,6 +167,17 @@ def render_markdown(rep: Mapping) -> str:
             lines.append(f"| {r['label']} | {fmt(e['gender_auc'])} | {fmt(e['gender_auc_flip_aware'])} | "
                          f"{fmt(e['restorations']['denoise'])} | {fmt(e['restorations']['inpaint'])} | "
                          f"{fmt(e['restorations']['autoencoder'])} |")
+    if rep.get("learners"):
+        ln = rep["learners"]
+        lines += ["", f"Attackers that learn, fitted on {ln['train_faces']} train-split faces ({ln['train_identities']} "
+                      f"identities, disjoint from the evaluated ones): {ln['note']}.", "",
+                  "| method | adaptive AUC | flip-aware | kept-segments AUC | flip-aware |", "|---|---|---|---|---|"]
+        for r in rows.values():
+            a, k = r.get("adaptive") or {}, r.get("kept_segments") or {}
+            lines.append(f"| {r['label']} | {fmt(a.get('gender_auc'))} | {fmt(a.get('gender_auc_flip_aware'))} | "
+                         f"{fmt(k.get('gender_auc'))} | {fmt(k.get('gender_auc_flip_aware'))} |")
+        lines += ["", "![adaptive ROC](roc_adaptive.png)", "![adaptive P(male)](hist_adaptive.png)",
+                  "![kept-segments ROC](roc_kept_segments.png)", "![kept-segments P(male)](hist_kept_segments.png)"]
     lines += [
         "",
         "The `original` row: gender AUC of the untouched faces; EER/FNMR of original-vs-original pairs "
