@@ -203,6 +203,48 @@ def test_mask_fusion_keeps_identity_elements(shared_tiny_pack):
     np.testing.assert_array_equal(f[:, 12:], 0)
 
 
+def _with_nullspace(root, arr):
+    import json
+
+    from pridss_rt.pack import sha256_file, write_pack_json
+
+    np.save(root / "identity_nullspace.npy", np.asarray(arr, np.float32), allow_pickle=False)
+    m = json.loads((root / "pack.json").read_text())
+    m.setdefault("extras", {})["identity_nullspace"] = {"file": "identity_nullspace.npy",
+                                                         "sha256": sha256_file(root / "identity_nullspace.npy")}
+    write_pack_json(root, m)
+
+
+def test_identity_nullspace_removes_the_kept_gender_directions(tiny_pack):
+    from pridss_rt import load_pack
+    from pridss_rt.errors import PackError
+    from pridss_rt.stages.fuse import fuse
+
+    rng = np.random.default_rng(0)
+    u = np.linalg.qr(rng.normal(size=(12, 3)))[0].T  # 3 orthonormal directions over the 12 kept elements
+    mean = rng.normal(size=12)
+    _with_nullspace(tiny_pack, np.concatenate([mean[None], u]))
+    pack = load_pack(tiny_pack)
+    kept, m, d = pack.identity_nullspace()
+    assert kept.tolist() == list(range(12)) and d.shape == (3, 12)
+    a, b = rng.normal(size=(4, 32)).astype(np.float32), rng.normal(size=(4, 32)).astype(np.float32)
+    f = fuse(None, pack, a, b)
+    x = a[:, :12].astype(np.float64) - mean
+    want = mean + x - (x @ u.T) @ u  # by hand: the kept elements without their component along u
+    np.testing.assert_allclose(f[:, :12], want, atol=1e-5)
+    np.testing.assert_allclose((f[:, :12] - mean) @ u.T, 0, atol=1e-5)  # nothing left along the directions
+    np.testing.assert_array_equal(f[:, 12:], b[:, 12:])  # the context is the reference's, untouched
+    # the swap-only copy (no kept element) drops the extra; a plain pack fuses as before
+    swap = pack.with_fusion_mask(np.zeros(pack.latent_shape, np.float32), "zeros")
+    assert swap.identity_nullspace() is None and np.array_equal(fuse(None, swap, a, b), b)
+    # wrong shapes, directions that are not orthonormal: PackError naming the file
+    for bad, why in ((np.zeros((1, 12)), "must be a finite"), (np.zeros((3, 11)), "must be a finite"),
+                     (np.concatenate([mean[None], 2 * u]), "orthonormal")):
+        _with_nullspace(tiny_pack, bad)
+        with pytest.raises(PackError, match=f"identity_nullspace.npy: identity_nullspace.*{why}"):
+            load_pack(tiny_pack).identity_nullspace()
+
+
 # ---- in-plane rotation -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("angle, code", [(90, "ROTATE_90_CLOCKWISE"), (180, "ROTATE_180"), (270, "ROTATE_90_COUNTERCLOCKWISE")])
 def test_unrotate_maps_pixels_of_a_rotated_copy_back(angle, code):

@@ -146,6 +146,7 @@ class ModelPack:
     manifest: dict[str, Any]
     _bank: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = field(default=None, repr=False)
     _mask: np.ndarray | None = field(default=None, repr=False)
+    _nullspace: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
@@ -210,13 +211,36 @@ class ModelPack:
             raise PackError(f"{self.root / 'pack.json'}: extras: no extra named '{key}'")
         return load_npy(self.extras[key])
 
+    def identity_nullspace(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(kept, mean, directions)`` of the ``identity_nullspace`` extra, or None when the pack has none: the
+        flat latent indices the fusion mask keeps from the original (mask > 0), their mean over the bank and k
+        orthonormal rows over them along which a linear classifier reads gender from the kept segments. The fusion
+        removes the kept segments' component along them (:func:`pridss_rt.stages.fuse.fuse`). Stored as one
+        ``.npy`` array [k + 1, kept]: the mean, then the directions."""
+        if "identity_nullspace" not in self.extras:
+            return None
+        if self._nullspace is None:
+            where = f"{self.extras['identity_nullspace']}"
+            a = np.asarray(self.extra("identity_nullspace"), np.float64)
+            kept = np.flatnonzero(self.fusion_mask().reshape(-1) > 0)
+            if a.ndim != 2 or a.shape[0] < 2 or a.shape[1] != len(kept) or not np.all(np.isfinite(a)):
+                raise PackError(f"{where}: identity_nullspace must be a finite [k + 1, {len(kept)}] array (the mean, "
+                                f"then k directions over the {len(kept)} kept latent elements), got {list(a.shape)}")
+            u = a[1:]
+            if np.abs(u @ u.T - np.eye(len(u))).max() > 1e-3:
+                raise PackError(f"{where}: identity_nullspace directions (rows 1..k) must be orthonormal")
+            self._nullspace = (kept, a[0].astype(np.float32), u.astype(np.float32))
+        return self._nullspace
+
     def with_fusion_mask(self, mask: np.ndarray, label: str) -> "ModelPack":
         """A copy of this pack whose fusion is the static ``mask`` (latent shape, 1 = keep the original), e.g.
         all zeros for a gender-swap-only baseline; ``label`` names it where a path would be shown."""
         m = np.asarray(mask, np.float32)
         if m.shape != self.latent_shape or not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
             raise PackError(f"fusion mask for '{label}' must be {list(self.latent_shape)} in [0, 1], got {list(m.shape)}")
-        return replace(self, fusion=FusionSpec(type="mask", mask_path=Path(f"<{label}>"), segments={}), _mask=m)
+        extras = {k: v for k, v in self.extras.items() if k != "identity_nullspace"}  # defined over the pack's own mask
+        return replace(self, fusion=FusionSpec(type="mask", mask_path=Path(f"<{label}>"), segments={}), _mask=m,
+                       extras=extras, _nullspace=None)
 
     def files(self) -> Iterator[tuple[str, Path, str]]:
         """(role, path, sha256) of every hashed file, for engine manifests and doctor."""

@@ -55,6 +55,8 @@ class ReferenceBank:
         self.landmarks = pack.bank_landmarks() if self.pose_weight > 0 else None
         tpl = pack.preprocess.template
         self._eye_dist = float(np.linalg.norm(tpl[1] - tpl[0]))
+        if pack.fusion.type == "mask":
+            pack.identity_nullspace()  # a broken extra is a PackError when the pipeline is built, not at a frame
 
     def _key(self, z: np.ndarray) -> np.ndarray:
         """The compared elements of latents ``z`` ([..., D]), weighted by ``reference_match``."""
@@ -113,11 +115,20 @@ class ReferenceBank:
 def fuse(nets: Networks, pack: ModelPack, original: np.ndarray, references: np.ndarray) -> np.ndarray:
     """Fused latents: row i keeps ``original[i]``'s identity segments and ``references[i]``'s context.
 
-    ``original`` and ``references`` have the same shape (N, *latent_shape).
+    ``original`` and ``references`` have the same shape (N, *latent_shape). Packs with an ``identity_nullspace``
+    extra (mask fusion) then remove the kept segments' component along its gender directions, about the bank's
+    mean: kept <- kept - U^T U (kept - mean). The kept segments are where PriDSS leaves the original's gender cues by
+    design (eyes, brows, lips); without this an attacker who learns from outputs reads gender there.
     """
     if pack.fusion.type == "mask":
         m = pack.fusion_mask()
-        return (m * original + (1.0 - m) * references).astype(np.float32)
+        z = (m * original + (1.0 - m) * references).astype(np.float32)
+        ns = pack.identity_nullspace()
+        if ns is not None:
+            kept, mean, u = ns
+            flat = z.reshape(len(z), -1)
+            flat[:, kept] -= ((flat[:, kept] - mean) @ u.T) @ u
+        return z
     net = nets["fusion"]
     a, b = (t.name for t in net.inputs)
     return net.run({a: original.astype(np.float32), b: references.astype(np.float32)})[net.outputs[0].name]

@@ -48,7 +48,13 @@ def prep(u8, mask=None):
 
 
 def kept_mask(labels_path, share=0.3, grow=3):
-    lab = np.load(labels_path, allow_pickle=False)['labels']
+    if not labels_path:  # no segment labels: the inner face of the pack template's 5 points (as pridss-rt eval)
+        from pridss_rt.eval.learners import kept_only
+        from pridss_rt.pack import load_pack
+        pre = load_pack('demo').preprocess
+        tpl = np.asarray(pre.template, np.float64) * (128 / pre.crop_size)
+        m = kept_only(np.full((1, 128, 128, 3), 255, np.uint8), tpl[None])[0, :, :, 0] == 255
+        return torch.from_numpy(m.astype(np.float32))[None]
     m = (lab == 2).mean(0) >= share  # class 2 = identity (eyes, nose, lips) in label_segments.CLASSES
     t = torch.from_numpy(m.astype(np.float32))[None, None]
     return F.max_pool2d(t, 2 * grow + 1, 1, grow)[0]  # [1, 128, 128]
@@ -96,7 +102,7 @@ def main():
     ap.add_argument('--train', required=True, help='eval output folder (with faces/) on train-split faces')
     ap.add_argument('--test', required=True, help='eval output folder (with faces/) on val faces')
     ap.add_argument('--init', required=True, help='train_attacker.py checkpoint (ckpt.pt)')
-    ap.add_argument('--labels', default='runs/segments_train.npz', help='label_segments.py labels (kept-segments mask)')
+    ap.add_argument('--labels', default='runs/segments_train.npz', help="label_segments.py labels (kept-segments mask); '' = the template's 5-point inner face (pridss-rt eval's)")
     ap.add_argument('--methods', default='', help='comma-separated (default: every method in both folders)')
     ap.add_argument('--epochs', type=int, default=6)
     ap.add_argument('--lr', type=float, default=1e-3)
