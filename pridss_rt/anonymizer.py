@@ -143,6 +143,10 @@ class Anonymizer:
                              f"'{self.pack.name}' has none (pass SearchConfig(coherence_weight=0))")
         if search.reference_gender not in REFERENCE_GENDERS:
             raise InputError(f"reference_gender must be 'opposite' or 'random', got {search.reference_gender!r}")
+        if not isinstance(search.identity_nullspace, bool):
+            raise InputError(f"identity_nullspace must be True or False, got {search.identity_nullspace!r}")
+        if not search.identity_nullspace and "identity_nullspace" in self.pack.extras:
+            self.pack = self.pack.without_identity_nullspace()
         bcfg: BlendConfig = groups["blend"]
         region = self.pack.blend_region if bcfg.region is None else bcfg.region
         if region not in BLEND_REGIONS:

@@ -237,6 +237,18 @@ def test_identity_nullspace_removes_the_kept_gender_directions(tiny_pack):
     # the swap-only copy (no kept element) drops the extra; a plain pack fuses as before
     swap = pack.with_fusion_mask(np.zeros(pack.latent_shape, np.float32), "zeros")
     assert swap.identity_nullspace() is None and np.array_equal(fuse(None, swap, a, b), b)
+    # SearchConfig(identity_nullspace=False) (CLI --keep-identity-gender): the original's segments as they are
+    from pridss_rt import Anonymizer, SearchConfig
+    from pridss_rt.media import SAMPLE, read_image
+
+    img = read_image(SAMPLE)
+    outs = {}
+    for on in (True, False):
+        with Anonymizer(tiny_pack, "ort-cpu", threads=1, search=SearchConfig(identity_nullspace=on)) as an:
+            assert (an.pack.identity_nullspace() is not None) == on
+            outs[on], faces = an.process(img)
+            assert [f.status for f in faces] == ["anonymized"]
+    assert not np.array_equal(outs[True], outs[False])
     # wrong shapes, directions that are not orthonormal: PackError naming the file
     for bad, why in ((np.zeros((1, 12)), "must be a finite"), (np.zeros((3, 11)), "must be a finite"),
                      (np.concatenate([mean[None], 2 * u]), "orthonormal")):

@@ -39,6 +39,8 @@ def add_parser(sub):
     e.add_argument("--candidates", "-k", type=int, default=None, help="K of the main PriDSS row (default: the pack's)")
     e.add_argument("--coherence-weight", type=float, default=None, metavar="W",
                    help="weight of the pack's coherence critic added to PIC (default: the pack's; 0 = PIC alone)")
+    e.add_argument("--keep-identity-gender", dest="identity_nullspace", action="store_false",
+                   help="PriDSS rows keep the eyes, nose and mouth exactly as the original's (no identity_nullspace)")
     e.add_argument("--reference-gender", default="opposite", choices=list(REFERENCE_GENDERS),
                    help="gender of the references of the PriDSS rows: opposite (default) or drawn at random per face "
                         "with --seed, independent of the input's gender")

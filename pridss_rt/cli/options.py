@@ -21,6 +21,10 @@ def add_runtime_options(q: argparse.ArgumentParser) -> None:
                    help="gender of the K references: the opposite of the face's (default) or drawn at random per "
                         "search, independent of the face (--seed)")
     q.add_argument("--seed", type=int, default=0, help="seed of --reference-gender random (default 0)")
+    q.add_argument("--keep-identity-gender", action="store_true",
+                   help="keep the eyes, nose and mouth exactly as the original's (packs with an identity_nullspace, "
+                        "such as the demo pack, remove their gender directions by default: more privacy against "
+                        "attackers that learn, a little less identity)")
     q.add_argument("--detector", default="mtcnn", metavar="mtcnn|PATH.onnx", help="face detector: mtcnn (default) or a YuNet .onnx file")
     q.add_argument("--min-face", type=int, default=32, help="smallest face to detect, in pixels (default 32)")
     q.add_argument("--upright", action="store_true",
@@ -37,4 +41,5 @@ def runtime_kwargs(args) -> dict:
     return dict(pack=args.pack, backend=args.backend, engines_root=args.engines, threads=args.threads,
                 detector=DetectorConfig(args.detector, min_face=args.min_face, rotations=not getattr(args, "upright", False)),
                 search=SearchConfig(candidates=args.candidates, coherence_weight=args.coherence_weight,
-                                    reference_gender=args.reference_gender, seed=args.seed))
+                                    reference_gender=args.reference_gender, seed=args.seed,
+                                    identity_nullspace=not getattr(args, "keep_identity_gender", False)))

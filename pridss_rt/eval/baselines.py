@@ -65,12 +65,13 @@ def swap_only_pack(pack):
 
 
 def anonymizer(pack, k: int, detector, nets, coherence_weight: float | None = None, reference_gender: str = "opposite",
-               seed: int = 0):
+               seed: int = 0, identity_nullspace: bool = True):
     """An :class:`~pridss_rt.Anonymizer` on shared networks and detector, searching every frame."""
     from pridss_rt.anonymizer import Anonymizer, SearchConfig
 
     return Anonymizer(pack, detector=detector, search=SearchConfig(candidates=k, coherence_weight=coherence_weight,
-                                                                   reference_gender=reference_gender, seed=seed),
+                                                                   reference_gender=reference_gender, seed=seed,
+                                                                   identity_nullspace=identity_nullspace),
                       tracking=False, networks=nets)
 
 
@@ -100,7 +101,7 @@ def make_methods(config: EvalConfig, pack, nets, detector, k_main: int) -> tuple
     main_name = f"pridss_k{k_main}"
     methods.append(Method(main_name, f"PriDSS (K={k_main})", k_main,
                           anon_runner(anonymizer(pack, k_main, detector, nets, config.coherence_weight,
-                                                 config.reference_gender, config.seed))))
+                                                 config.reference_gender, config.seed, config.identity_nullspace))))
     if "swap_only" in config.baselines:
         methods.append(Method("swap_only", f"gender swap only (K={k_main})", k_main,
                               anon_runner(anonymizer(swap_only_pack(pack), k_main, detector, nets))))
@@ -113,7 +114,7 @@ def make_methods(config: EvalConfig, pack, nets, detector, k_main: int) -> tuple
             continue
         methods.append(Method(f"pridss_k{k}", f"PriDSS (K={k})", k,
                               anon_runner(anonymizer(pack, k, detector, nets, config.coherence_weight,
-                                                 config.reference_gender, config.seed))))
+                                                 config.reference_gender, config.seed, config.identity_nullspace))))
     if config.fid_methods == "main":
         for m in methods:
             m.fid = m.name == main_name

@@ -52,6 +52,7 @@ class EvalConfig:
     candidates: int | None = None  # K of the main PriDSS row (None: the pack's)
     coherence_weight: float | None = None  # None: the pack's; 0 = PIC alone
     reference_gender: str = "opposite"  # opposite | random (SearchConfig.reference_gender; drawn with ``seed``)
+    identity_nullspace: bool = True  # SearchConfig.identity_nullspace (False: --keep-identity-gender)
     ablation: Sequence[int] | str = DEFAULT_ABLATION  # K values of the candidate ablation
     baselines: Sequence[str] | str = BASELINES
     attacker_gender: str | os.PathLike | None = None  # gender classifier ONNX (None: the pack's own)

@@ -232,6 +232,10 @@ class ModelPack:
             self._nullspace = (kept, a[0].astype(np.float32), u.astype(np.float32))
         return self._nullspace
 
+    def without_identity_nullspace(self) -> "ModelPack":
+        """A copy of this pack whose fusion keeps the original's segments as they are (no ``identity_nullspace``)."""
+        return replace(self, extras={k: v for k, v in self.extras.items() if k != "identity_nullspace"}, _nullspace=None)
+
     def with_fusion_mask(self, mask: np.ndarray, label: str) -> "ModelPack":
         """A copy of this pack whose fusion is the static ``mask`` (latent shape, 1 = keep the original), e.g.
         all zeros for a gender-swap-only baseline; ``label`` names it where a path would be shown."""

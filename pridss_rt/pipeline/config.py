@@ -48,12 +48,16 @@ class SearchConfig:
     references are of the other gender than the pack's classifier reads) or ``"random"`` (drawn per search
     with probability 1/2 from a generator seeded by ``seed``, independent of the input: the outputs' genders
     are then distributed the same for men and women, so an attacker who learns from outputs cannot read the
-    mapping backwards)."""
+    mapping backwards). ``identity_nullspace``: packs with an ``identity_nullspace`` extra (the demo pack) remove
+    the gender directions from the segments kept from the original (eyes, brows, nose, mouth), where an attacker who
+    learns from outputs reads gender otherwise; False keeps those segments exactly as the original's (a little more
+    identity, less privacy; ``stages.fuse.fuse``)."""
 
     candidates: int | None = None
     coherence_weight: float | None = None
     reference_gender: str = "opposite"
     seed: int = 0
+    identity_nullspace: bool = True
 
 
 MAX_HOLD = 10  # frames: the tracker forgets a track missed longer than this (Tracker.max_missed)

@@ -9,7 +9,8 @@ over the kept cells, unit length), after the fusion:
 - ``reference``: take it from the reference (the candidate's gender, like its context);
 - ``nullspace``: remove the ``--rank`` directions along which a linear classifier reads gender from the kept
   cells (iterative nullspace projection, Ravfogel et al. 2020: fit a ridge direction on the bank latents, project
-  it out, refit, ``--rank`` times), about the bank mean: z_kept <- mu + P (z_kept - mu).
+  it out, refit, ``--rank`` times), about the bank mean: z_kept <- mu + P (z_kept - mu). The runtime does the
+  same for packs with an ``identity_nullspace`` extra (research/pack/add_nullspace.py builds one).
 
 ``--strength`` scales the change (1 = all of it). Then `pridss-rt eval` runs as usual (the runtime's fuse is
 wrapped in this process only), e.g. with ``--adaptive`` for the attackers that learn and ``--reference-gender
@@ -22,9 +23,13 @@ random`` so that the context does not follow the input's gender either:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))  # repository root
+from research.pack.add_nullspace import nullspace  # noqa: E402
 
 
 def direction(pack) -> tuple[np.ndarray, float]:
@@ -36,23 +41,6 @@ def direction(pack) -> tuple[np.ndarray, float]:
     d /= np.linalg.norm(d)
     s = z @ d
     return d.astype(np.float32), float(0.5 * (s[male].mean() + s[~male].mean()))
-
-
-def nullspace(pack, rank: int, lam: float = 1e3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Kept-cell indices, their bank mean and ``rank`` orthonormal gender directions (rows) over them."""
-    latents, male = pack.bank()
-    cols = np.flatnonzero(pack.fusion_mask().reshape(-1))
-    x = latents.reshape(len(latents), -1)[:, cols].astype(np.float64)
-    mu = x.mean(0)
-    x = x - mu
-    y = male.astype(np.float64) - male.mean()
-    u = np.zeros((0, len(cols)))
-    for _ in range(rank):
-        xp = x - (x @ u.T) @ u
-        w = np.linalg.solve(xp.T @ xp + lam * np.eye(len(cols)), xp.T @ y)
-        w = w - u.T @ (u @ w)
-        u = np.concatenate([u, (w / np.linalg.norm(w))[None]])
-    return cols, mu, u
 
 
 def main() -> None:
