@@ -147,6 +147,8 @@ class Anonymizer:
             raise InputError(f"identity_nullspace must be True or False, got {search.identity_nullspace!r}")
         if not search.identity_nullspace and "identity_nullspace" in self.pack.extras:
             self.pack = self.pack.without_identity_nullspace()
+        if self.pack.fusion.type == "mask":
+            self.pack.identity_nullspace()  # a broken extra is a PackError here, not a pixelated frame later
         bcfg: BlendConfig = groups["blend"]
         region = self.pack.blend_region if bcfg.region is None else bcfg.region
         if region not in BLEND_REGIONS:

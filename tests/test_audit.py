@@ -102,7 +102,7 @@ def test_report_counts_and_json():
 def test_exif_cases_are_read_upright():
     src = audit.load_sources([SAMPLE], _detector())
     exif = [c for c in audit.cases(src, sizes=(), below=(), angles=(), cuts=(), crowd=False, layouts=(),
-                                   video_frames=0) if c.group == "exif"]
+                                   video_frames=0, leaving=False) if c.group == "exif"]
     assert [c.param for c in exif] == [f"orientation {o}" for o in range(1, 9)]
     ref = exif[0].frame.astype(int)
     for c in exif:  # every orientation reads back to the same upright frame (JPEG noise apart)
@@ -133,8 +133,12 @@ def test_quick_audit_shows_no_raw_face(shared_tiny_pack, sources):
     assert groups == {"size", "rotation", "border", "crowd", "layout", "exif", "video"}
     assert rep.raw == 0 and rep.barely == 0, rep.markdown()
     assert all(o.detected for o in rep.counted), rep.markdown()
-    below = [o for o in rep.outcomes if not o.counted]
-    assert below and all(o.group == "size" and o.size < audit.LIMIT for o in below)
+    below = [o for o in rep.outcomes if not o.counted and o.group == "size"]
+    assert below and all(o.size < audit.LIMIT for o in below)
+    gone = [o for o in rep.outcomes if not o.counted and o.group != "size"]
+    assert all(o.param == "leaving the frame" and o.unchanged == 0 for o in gone)  # inner face outside the frame
+    leaving = [o for o in rep.counted if o.param == "leaving the frame"]
+    assert len(leaving) >= 6 and all(o.status in ("anonymized", "pixelated") for o in leaving), rep.markdown()
 
 
 def test_audit_fails_without_the_protections(shared_tiny_pack, sources):
@@ -153,7 +157,8 @@ def test_audit_cli(shared_tiny_pack, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert rc == 0 and summary["raw"] == 0 and summary["faces"] > 20
     full = json.loads((out / "audit.json").read_text())
-    assert len(full["outcomes"]) == summary["faces"] + 1 and "| **all counted** |" in (out / "audit.md").read_text()
+    assert sum(o["counted"] for o in full["outcomes"]) == summary["faces"] and "| **all counted** |" in (out / "audit.md").read_text()
+    assert [o["size"] for o in full["outcomes"] if not o["counted"] and o["group"] == "size"] == [16.0]
     # --upright: the 180-degree face is missed and shown raw; exit status 1
     assert main(["audit", str(SAMPLE), "--quick", "--pack", str(shared_tiny_pack), "--backend", "ort-cpu",
                  "--threads", "1", "--upright"]) == 1
@@ -168,7 +173,7 @@ def test_mirrored_edge_margin_finds_half_faces(sources, side):
     from pridss_rt.stages.detect import MTCNNDetector, iou
 
     (case,) = [c for c in audit.cases(sources, sizes=(), below=(), angles=(), cuts=(0.5,), sides=(side,), crowd=False,
-                                      layouts=(), orientations=(), video_frames=0)]
+                                      layouts=(), orientations=(), video_frames=0, leaving=False)]
     truth = case.faces[0].box
     assert MTCNNDetector(threads=1, edge_pad=0).detect(case.frame) == []  # ipazc/mtcnn's black edge misses it
     dets = MTCNNDetector(threads=1).detect(case.frame)
@@ -181,7 +186,7 @@ def test_edge_thresholds_apply_to_cut_boxes_only(sources):
     from pridss_rt.stages.detect import MTCNNDetector, iou
 
     (case,) = [c for c in audit.cases(sources, sizes=(), below=(), angles=(), cuts=(0.55,), sides=("top",), crowd=False,
-                                      layouts=(), orientations=(), video_frames=0)]
+                                      layouts=(), orientations=(), video_frames=0, leaving=False)]
     truth = case.faces[0].box
     assert MTCNNDetector(threads=1).detect(case.frame) == []  # 55 % above the frame: the usual thresholds miss it
     same = MTCNNDetector(threads=1, edge_thresholds=(0.6, 0.7, 0.7)).detect(case.frame)
@@ -190,7 +195,7 @@ def test_edge_thresholds_apply_to_cut_boxes_only(sources):
     assert len(dets) == 1 and iou(dets[0].box.astype(np.float64), truth) > 0.8
     # a face inside the frame: edge thresholds change nothing
     (inside,) = [c for c in audit.cases(sources, sizes=(96,), below=(), angles=(), cuts=(), crowd=False, layouts=(),
-                                        orientations=(), video_frames=0)]
+                                        orientations=(), video_frames=0, leaving=False)]
     a = MTCNNDetector(threads=1).detect(inside.frame)
     b = MTCNNDetector(threads=1, edge_thresholds=(0.4, 0.2, 0.2)).detect(inside.frame)
     assert len(a) == len(b) == 1 and np.array_equal(a[0].box, b[0].box) and a[0].score == b[0].score
@@ -241,7 +246,7 @@ def test_faces_cut_by_the_edge_are_pixelated(shared_tiny_pack, sources):
     from pridss_rt import AlignConfig, Anonymizer
 
     (case,) = audit.cases(sources, sizes=(), below=(), angles=(), cuts=(0.25,), sides=("left",), crowd=False,
-                          layouts=(), orientations=(), video_frames=0)
+                          layouts=(), orientations=(), video_frames=0, leaving=False)
     with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, tracking=False) as a:
         out, faces = a.process(case.frame)
     (o,) = audit.judge(case, out, faces, False)

@@ -64,8 +64,11 @@ def test_runtime_never_imports_or_runs_the_source_tree():
     for path in (ROOT / "pridss_rt").rglob("*.py"):
         text = path.read_text()
         for part in ('"export"', '"research"', '"train"', "'export'", "'research'", "'train'"):
-            # the one exception: _hints.py looks for a checkout to *name* its commands, never to run them
-            assert part not in text or path.name == "_hints.py", (path, part)
+            # the exceptions: _hints.py looks for a checkout to *name* its commands, never to run them; the eval's
+            # config names the manifest split its attackers that learn are fitted on (one constant, not a path)
+            split_name = path.relative_to(ROOT).as_posix() == "pridss_rt/eval/config.py" and part == '"train"' \
+                and text.count(part) == 1 and 'TRAIN_SPLIT = "train"' in text
+            assert part not in text or path.name == "_hints.py" or split_name, (path, part)
 
 
 def test_layers_import_one_way():

@@ -20,7 +20,8 @@ For every pasted face the *inner face* (the hull of its 5 landmarks grown by 30 
 output is compared with the input: a face is **raw** when at least half of its inner-face pixels are unchanged
 (every channel within 2 levels), **barely touched** when it is not raw but the mean absolute change there is under
 :data:`BARELY` levels. It is **missed** when no reported face box overlaps its box (IoU >= 0.25) and the frame was
-not pixelated as a whole. A missed face is usually raw; a pixelated one is not. Nothing here is trained or timed.
+not pixelated as a whole. A missed face is usually raw; a pixelated one is not. A face none of whose inner face is
+inside the frame (a face that has left it) is reported but not counted. Nothing here is trained or timed.
 """
 
 from __future__ import annotations
@@ -359,8 +360,8 @@ def judge(case: Case, out: np.ndarray, results: list, whole_frame: bool) -> list
         status = "frame pixelated" if whole_frame else best.status if detected else "missed"
         raw = n > 0 and unchanged >= RAW_SHARE
         outcomes.append(FaceOutcome(case.group, case.param, case.source, float(max(f.box[2] - f.box[0], f.box[3] - f.box[1])),
-                                    detected, status, unchanged, change, raw, not raw and change < BARELY,
-                                    best.reason if detected else "", case.counted))
+                                    detected, status, unchanged, change, raw, n > 0 and not raw and change < BARELY,
+                                    best.reason if detected else "", case.counted and n > 0))
     return outcomes
 
 

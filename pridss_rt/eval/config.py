@@ -16,6 +16,7 @@ BASELINES = ("swap_only", "blur", "pixelate")
 OUTPUT_KINDS = ("auto", "probability", "logit", "softmax2")
 FID_METHODS = ("all", "main", "none")
 DEFAULT_ABLATION = (1, 3, 5, 10)
+TRAIN_SPLIT = "train"  # the manifest's split the attackers that learn are fitted on (--adaptive; a split name, no path)
 
 
 def parse_k_list(text: str) -> list[int]:
@@ -97,7 +98,7 @@ class EvalConfig:
                              f"got '{self.reference_gender}'")
         if not isinstance(self.adaptive, int) or self.adaptive < 0 or self.adaptive == 1:
             raise InputError(f"adaptive must be 0 (off) or a number of train-split faces >= 2, got {self.adaptive!r}")
-        if self.adaptive and self.split in (None, "all", "train"):
+        if self.adaptive and self.split in (None, "all", TRAIN_SPLIT):
             raise InputError(f"adaptive needs an evaluated split other than the train split (got split {self.split!r}): "
                              "the attackers that learn are fitted on train-split faces")
         if self.fid_methods not in FID_METHODS:

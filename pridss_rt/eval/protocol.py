@@ -19,7 +19,7 @@ import numpy as np
 from pridss_rt.errors import InputError
 from pridss_rt.eval import metrics
 from pridss_rt.eval.baselines import Method, make_methods
-from pridss_rt.eval.config import EvalConfig
+from pridss_rt.eval.config import TRAIN_SPLIT, EvalConfig
 from pridss_rt.eval.data import (
     FACE_SIZE,
     CachedDetector,
@@ -85,7 +85,7 @@ def evaluate(config: EvalConfig, progress: Progress = False) -> Report:
     items = read_manifest(cfg.data, cfg.split, cfg.limit, cfg.seed)
     train_items = []
     if cfg.adaptive:
-        train_items = read_manifest(cfg.data, "train", cfg.adaptive, cfg.seed)
+        train_items = read_manifest(cfg.data, TRAIN_SPLIT, cfg.adaptive, cfg.seed)
         shared = {it.identity for it in items} & {it.identity for it in train_items}
         if shared:
             raise InputError(f"{cfg.data}: {len(shared)} identities are in both the train and the '{cfg.split}' split "
@@ -169,7 +169,7 @@ def _train_features(cfg, items, pl, pack, detector, methods, matcher, bar) -> di
         frames = [pl.frame(load_face(items[i])) for i in idx]
         det_index, lms = [], []
         for i, fr in zip(idx, frames):
-            detector.key = ("train", i)
+            detector.key = (TRAIN_SPLIT, i)
             j, lm = _landmarks(detector.detect(fr), pl)
             det_index.append(-1 if j is None else j)
             lms.append(template if lm is None else lm)
@@ -177,14 +177,14 @@ def _train_features(cfg, items, pl, pack, detector, methods, matcher, bar) -> di
         for m in methods:
             outs = []
             for b, (i, fr) in enumerate(zip(idx, frames)):
-                detector.key = ("train", i)
+                detector.key = (TRAIN_SPLIT, i)
                 outs.append(pl.crop(m.run(fr, det_index[b])[0]))
             outs = np.stack(outs)
             feats[m.name].append(matcher(outs, lms))
             if m.name == "original":
                 kept.append(matcher(kept_only(outs, lms), lms))
         for i in idx:
-            detector.forget(("train", i))
+            detector.forget((TRAIN_SPLIT, i))
         bar.update(len(idx))
     return {"feats": {k: np.concatenate(v) for k, v in feats.items()}, "kept": np.concatenate(kept),
             "labels": np.array([it.male for it in items], np.int64), "faces": len(items),
@@ -441,7 +441,7 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
         "extra_attackers": {ea.name: ea.describe for ea in judges.extra},
         "matcher": judges.matcher.describe,
         "learners": None if learners is None else {
-            "train_split": "train", "train_faces": learners["train_faces"], "train_identities": learners["train_identities"],
+            "train_split": TRAIN_SPLIT, "train_faces": learners["train_faces"], "train_identities": learners["train_identities"],
             "note": "linear probes (L2 logistic regression) on the matcher's embeddings, fitted during the run on "
                     "train-split faces (identity-disjoint): adaptive = per method on its outputs with the originals' "
                     "labels; kept segments = on the originals' inner face only (5-point hull grown 30 %, the rest "

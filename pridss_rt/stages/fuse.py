@@ -55,8 +55,6 @@ class ReferenceBank:
         self.landmarks = pack.bank_landmarks() if self.pose_weight > 0 else None
         tpl = pack.preprocess.template
         self._eye_dist = float(np.linalg.norm(tpl[1] - tpl[0]))
-        if pack.fusion.type == "mask":
-            pack.identity_nullspace()  # a broken extra is a PackError when the pipeline is built, not at a frame
 
     def _key(self, z: np.ndarray) -> np.ndarray:
         """The compared elements of latents ``z`` ([..., D]), weighted by ``reference_match``."""

@@ -43,6 +43,9 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--version', default=None)
     a = ap.parse_args()
+    if os.path.realpath(a.out) == os.path.realpath(a.pack):
+        sys.exit('--out must not be --pack (the output folder is replaced); build elsewhere, then copy pack.json and '
+                 'identity_nullspace.npy over')
     src = load_pack(a.pack)
     kept, mu, u = nullspace(src, a.rank)
     if os.path.exists(a.out):
