@@ -521,3 +521,31 @@ def test_cut_face_is_pixelated_in_whole_face_blocks():
     inside = frame.copy()
     pixelate_face(inside, np.array([200.0, 100.0, 400.0, 300.0]))
     assert len(np.unique(inside[60:340, 160:440].reshape(-1, 3), axis=0)) <= 64  # inside the frame: 8 x 8
+
+
+def test_no_hold_where_the_face_is_found_again_under_a_new_track(shared_tiny_pack, sample):
+    # the face grows past the tracker's IoU match (a new track); the old track is not held over it
+    from pridss_rt.stages.detect import Detection, make_detector
+
+    real = make_detector("mtcnn", threads=1).detect(sample)[0]
+
+    class Growing:
+        name = "growing"
+
+        def __init__(self):
+            self.n = 0
+
+        def detect(self, frame):
+            self.n += 1
+            if self.n <= 2:
+                return [real]
+            c = (real.box[:2] + real.box[2:]) / 2
+            box = np.concatenate([c - (c - real.box[:2]) * 2.2, c + (real.box[2:] - c) * 2.2]).astype(np.float32)
+            return [Detection(box, real.score, real.landmarks)]  # IoU with the last box ~0.2
+
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, detector=Growing()) as a:
+        for _ in range(2):
+            a.process(sample)
+        out, faces = a.process(sample)
+        assert [f.track_id for f in faces] == [2] and not any(f.held for f in faces)
+        assert a.stats["faces_held"] == 0

@@ -120,10 +120,10 @@ class AuditReport:
         return sum(o.barely for o in self.counted)
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per (group, param): faces, detector misses, raw, barely touched, pixelated, anonymized."""
+        """One row per (group, param, counted): faces, detector misses, raw, barely touched, pixelated, anonymized."""
         table: dict[tuple[str, str], dict[str, Any]] = {}
         for o in self.outcomes:
-            r = table.setdefault((o.group, o.param), dict(group=o.group, case=o.param, counted=o.counted, faces=0,
+            r = table.setdefault((o.group, o.param, o.counted), dict(group=o.group, case=o.param, counted=o.counted, faces=0,
                                                           missed=0, raw=0, barely=0, pixelated=0, anonymized=0,
                                                           frame_pixelated=0, min_change=math.inf))
             r["faces"] += 1
@@ -140,7 +140,8 @@ class AuditReport:
         lines = ["| case | faces | missed | raw | barely touched | pixelated | anonymized | least change |",
                  "|---|---|---|---|---|---|---|---|"]
         for r in self.rows():
-            name = f"{r['group']} {r['case']}" + ("" if r["counted"] else " (under the detector's limit, not counted)")
+            why = "under the detector's limit" if r["group"] == "size" else "its inner face outside the frame"
+            name = f"{r['group']} {r['case']}" + ("" if r["counted"] else f" ({why}, not counted)")
             lines.append(f"| {name} | {r['faces']} | {r['missed']} | {r['raw']} | {r['barely']} | "
                          f"{r['pixelated'] + r['frame_pixelated']} | {r['anonymized']} | {r['min_change']:.1f} |")
         c = self.counted

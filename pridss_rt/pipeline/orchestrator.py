@@ -36,6 +36,14 @@ log = logging.getLogger("pridss_rt")
 STAGES = ("detect", "align", "encode", "search", "synthesize", "blend")
 
 
+def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection of boxes ``a`` and ``b`` (x1, y1, x2, y2) over the smaller one's area."""
+    w = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
+    h = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+    area = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(w * h / max(area, 1e-9))
+
+
 class FramePipeline:
     """Per-stream state (tracks, counters, stage timings) and the frame loop over one or two executors."""
 
@@ -117,12 +125,17 @@ class FramePipeline:
 
     def _hold(self, out: np.ndarray) -> list[FaceResult]:
         """Pixelate, in ``out``, where each track lost in the last ``hold`` frames is expected (fail closed: a face
-        the detector stopped finding, e.g. more than half outside the frame, is not shown raw); their results."""
+        the detector stopped finding, e.g. more than half outside the frame, is not shown raw); their results. A
+        lost track whose place a face of this frame mostly covers (a face that grew or jumped past the tracker's
+        IoU match and got a new track) is not held: that face is there, handled."""
         held = []
+        found = [t.box for t in self.tracker.tracks if t.missed == 0]
         for t in self.tracker.lost(self.tracking.hold):
             box = t.predicted_box()
             x1, y1, x2, y2 = blend.expand_box(box, out.shape)
             if x2 <= x1 or y2 <= y1:  # gone past the frame edge
+                continue
+            if any(_overlap_of_smaller(b, box) >= 0.5 for b in found):  # found again here under a new track (it jumped)
                 continue
             blend.pixelate_face(out, box)
             self.stats["faces_held"] += 1
