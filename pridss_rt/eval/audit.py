@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from pridss_rt.errors import InputError, PridssError
+from pridss_rt.eval.data import inner_face_mask
 
 UNCHANGED = 2  # levels: a pixel whose every channel moved at most this much is unchanged
 RAW_SHARE = 0.5  # share of unchanged inner-face pixels from which a face counts as raw
@@ -238,11 +239,7 @@ def paste(frame: np.ndarray, src: SourceFace, size: float, center: tuple[float, 
     corners = to([[x1, y1], [x2, y1], [x1, y2], [x2, y2]])
     box = np.array([corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()])
     lm = to(src.landmarks)
-    centroid = lm.mean(0)
-    hull = cv2.convexHull(((lm - centroid) * 1.3 + centroid).astype(np.float32)).astype(np.int32)
-    inner = np.zeros((h, w), np.uint8)
-    cv2.fillConvexPoly(inner, hull, 1)
-    return Pasted(box, lm, inner.astype(bool))
+    return Pasted(box, lm, inner_face_mask((h, w), lm))
 
 
 def _frame_with(sources: list[SourceFace], places: list[tuple[float, tuple[float, float], float]], h: int, w: int,

@@ -134,6 +134,22 @@ class CachedDetector:
         self.cache.pop(key, None)
 
 
+INNER_GROW = 1.3  # the inner face: the hull of the 5 landmarks grown by this factor about their centroid
+
+
+def inner_face_mask(shape: tuple[int, int], landmarks: np.ndarray, grow: float = INNER_GROW) -> np.ndarray:
+    """Boolean (H, W) mask of the inner face (eyes, brows, nose, mouth): the convex hull of the 5 landmarks grown by
+    ``grow`` about their centroid, clipped to the image (the audit's and the kept-segments attacker's)."""
+    import cv2
+
+    lm = np.asarray(landmarks, np.float64)
+    c = lm.mean(0)
+    hull = cv2.convexHull(((lm - c) * grow + c).astype(np.float32)).astype(np.int32)
+    m = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(m, hull, 1)
+    return m.astype(bool)
+
+
 def main_face(dets: list, pl: Placement) -> int | None:
     """Index of the detection of the placed face: centre within a quarter face of the canvas centre,
     the largest such box."""

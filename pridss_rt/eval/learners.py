@@ -19,23 +19,20 @@ from __future__ import annotations
 
 import numpy as np
 
-KEPT_GROW = 1.3  # the inner-face hull of the 5 landmarks, grown by this factor about their centroid
+from pridss_rt.eval.data import INNER_GROW, inner_face_mask
+
+KEPT_GROW = INNER_GROW  # the kept segments: the inner face of the audit (5-point hull grown 30 %)
 L2 = 1.0  # ridge penalty of the probes (on standardized features; the bias is not penalized)
 
 
 def kept_only(faces: np.ndarray, lms: np.ndarray, grow: float = KEPT_GROW) -> np.ndarray:
     """Copies of ``faces`` (N, H, W, 3) with everything outside each face's inner-face hull set to 127."""
-    import cv2
-
     out = np.full_like(faces, 127)
     for k, (f, lm) in enumerate(zip(faces, lms)):
         if not np.all(np.isfinite(lm)):
             continue
-        c = lm.mean(0)
-        hull = cv2.convexHull(((lm - c) * grow + c).astype(np.float32)).astype(np.int32)
-        m = np.zeros(f.shape[:2], np.uint8)
-        cv2.fillConvexPoly(m, hull, 1)
-        out[k][m > 0] = f[m > 0]
+        m = inner_face_mask(f.shape[:2], lm, grow)
+        out[k][m] = f[m]
     return out
 
 

@@ -147,8 +147,13 @@ class _Judges:
         return {"path": str(self.fid_path) if self.fid_path else None, "note": self.fid_note or FID_DISABLED_NOTE}
 
 
+def _template_face(pack) -> np.ndarray:
+    """The pack's 5-point template in face pixels: the landmarks of a face the detector missed."""
+    return np.asarray(pack.preprocess.template, np.float64) * (FACE_SIZE / pack.preprocess.crop_size)
+
+
 def _landmarks(dets, pl):
-    """Main face's landmarks in face pixels (image-left eye first), or None."""
+    """(index, landmarks in face pixels, image-left eye first) of the main face of ``dets``, or (None, None)."""
     j = main_face(dets, pl)
     if j is None:
         return j, None
@@ -163,7 +168,7 @@ def _train_features(cfg, items, pl, pack, detector, methods, matcher, bar) -> di
 
     feats: dict[str, list] = defaultdict(list)
     kept: list[np.ndarray] = []
-    template = np.asarray(pack.preprocess.template, np.float64) * (FACE_SIZE / pack.preprocess.crop_size)
+    template = _template_face(pack)
     for start in range(0, len(items), max(1, cfg.batch)):
         idx = list(range(start, min(len(items), start + max(1, cfg.batch))))
         frames = [pl.frame(load_face(items[i])) for i in idx]
@@ -232,21 +237,15 @@ def _run(cfg, items, pl, pack, detector, methods, main_name, judges, bar, close:
         det_index = []
         for i, fr in zip(idx, frames):
             detector.key = i
-            dets = detector.detect(fr)
-            j = main_face(dets, pl)
+            j, lm = _landmarks(detector.detect(fr), pl)
             det_index.append(-1 if j is None else j)
             if j is not None:
-                lm = pl.to_face(dets[j].landmarks)
-                if lm[0, 0] > lm[1, 0]:  # keep image-left first
-                    lm = lm[[1, 0, 2, 4, 3]]
                 lm_all[i] = lm
                 detected[i] = True
         if detected.any():
             fallback_lm = np.nanmean(lm_all[detected], 0)
         lms = np.stack([lm_all[i] if detected[i] else
-                        (fallback_lm if fallback_lm is not None else
-                         np.asarray(pack.preprocess.template, np.float64) * (FACE_SIZE / pack.preprocess.crop_size))
-                        for i in idx])
+                        (fallback_lm if fallback_lm is not None else _template_face(pack)) for i in idx])
         recs = [{"file": str(items[i].file), "identity": items[i].identity, "male": int(items[i].male),
                  "detected": bool(detected[i]), "methods": {}} for i in idx]
         for m in methods:

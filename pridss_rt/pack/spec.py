@@ -242,9 +242,8 @@ class ModelPack:
         m = np.asarray(mask, np.float32)
         if m.shape != self.latent_shape or not np.all(np.isfinite(m)) or m.min() < 0 or m.max() > 1:
             raise PackError(f"fusion mask for '{label}' must be {list(self.latent_shape)} in [0, 1], got {list(m.shape)}")
-        extras = {k: v for k, v in self.extras.items() if k != "identity_nullspace"}  # defined over the pack's own mask
-        return replace(self, fusion=FusionSpec(type="mask", mask_path=Path(f"<{label}>"), segments={}), _mask=m,
-                       extras=extras, _nullspace=None)
+        return replace(self.without_identity_nullspace(),  # the nullspace is defined over the pack's own mask
+                       fusion=FusionSpec(type="mask", mask_path=Path(f"<{label}>"), segments={}), _mask=m)
 
     def files(self) -> Iterator[tuple[str, Path, str]]:
         """(role, path, sha256) of every hashed file, for engine manifests and doctor."""

@@ -132,12 +132,11 @@ class FramePipeline:
         found = [t.box for t in self.tracker.tracks if t.missed == 0]
         for t in self.tracker.lost(self.tracking.hold):
             box = t.predicted_box()
-            x1, y1, x2, y2 = blend.expand_box(box, out.shape)
-            if x2 <= x1 or y2 <= y1:  # gone past the frame edge
-                continue
             if any(_overlap_of_smaller(b, box) >= 0.5 for b in found):  # found again here under a new track (it jumped)
                 continue
-            blend.pixelate_face(out, box)
+            x1, y1, x2, y2 = blend.pixelate_face(out, box)
+            if x2 <= x1 or y2 <= y1:  # gone past the frame edge: nothing was pixelated
+                continue
             self.stats["faces_held"] += 1
             held.append(FaceResult([round(float(v), 1) for v in box], t.id, "pixelated",
                                    f"not detected in this frame: held where its track was heading ({t.missed} of "

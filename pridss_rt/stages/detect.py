@@ -122,7 +122,6 @@ CROP_OVERSAMPLE = 3  # R-/O-Net crops are cut where the box is at least this man
 
 
 EDGE_SHARE = 0.8  # boxes with less of their area inside the frame are "cut by the edge" (and pixelated: min_inside)
-EDGE_THRESHOLDS = None  # P/R/O-Net thresholds for boxes cut by the edge (None: the usual ones)
 
 
 class MTCNNDetector:
@@ -148,7 +147,7 @@ class MTCNNDetector:
     def __init__(self, min_face_size: int = 32, thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
                  scale_factor: float = 0.709, max_side: int = 640, threads: int | None = None,
                  model_dir: str | os.PathLike | None = None, edge_pad: int = 8,
-                 edge_thresholds: tuple[float, float, float] | None = EDGE_THRESHOLDS):
+                 edge_thresholds: tuple[float, float, float] | None = None):
         from pridss_rt.backends.ort import cpu_session
 
         folder = Path(model_dir) if model_dir else mtcnn_model_dir()
@@ -298,7 +297,7 @@ class MTCNNDetector:
         boxes = _regress(boxes, reg)
         rank = sc
         if pad:  # a face near the edge and its mirror-completed twin overlap: the one more inside the frame wins
-            inside = np.array([inside_share(b, w, h) for b in boxes - np.array([1, 1, 0, 0])])
+            inside = _inside(boxes, w, h)
             ok = inside >= MIN_INSIDE  # mostly in the mirrored margin: a mirror image of what is inside
             boxes, sc, lx, ly, inside = boxes[ok], sc[ok], lx[ok], ly[ok], inside[ok]
             rank = sc * inside
