@@ -28,6 +28,7 @@ from pridss_rt.pack.spec import BLEND_REGIONS
 from pridss_rt.pipeline.config import (
     MAX_HOLD,
     REFERENCE_GENDERS,
+    default_reference_gender,
     AlignConfig,
     BlendConfig,
     DetectorConfig,
@@ -141,8 +142,6 @@ class Anonymizer:
         if cw > 0 and "coherence" not in self.nets:
             raise InputError(f"coherence_weight {cw:g} needs a pack with a 'coherence' network; pack "
                              f"'{self.pack.name}' has none (pass SearchConfig(coherence_weight=0))")
-        if search.reference_gender not in REFERENCE_GENDERS:
-            raise InputError(f"reference_gender must be 'opposite' or 'random', got {search.reference_gender!r}")
         if not isinstance(search.identity_nullspace, bool):
             raise InputError(f"identity_nullspace must be True or False, got {search.identity_nullspace!r}")
         if not search.identity_nullspace and "identity_nullspace" in self.pack.extras:
@@ -155,8 +154,11 @@ class Anonymizer:
             raise InputError(f"blend region must be one of {list(BLEND_REGIONS)}, got {region!r}")
         if region == "head" and "segmentation" not in self.nets:
             raise InputError(f"the head-level blend needs a pack with a 'segmentation' network; pack "
-                             f"'{self.pack.name}' has none (use BlendConfig(region='face'))")
+                             f"'{self.pack.name}' has none (BlendConfig(region='face'), --region face)")
         bcfg = replace(bcfg, region=region)
+        gender = default_reference_gender(region) if search.reference_gender is None else search.reference_gender
+        if gender not in REFERENCE_GENDERS:
+            raise InputError(f"reference_gender must be one of {list(REFERENCE_GENDERS)}, got {gender!r}")
         det: DetectorConfig = groups["detector"]
         from pridss_rt.backends.ort import default_threads
 
@@ -189,9 +191,19 @@ class Anonymizer:
         self.pipeline = FramePipeline(
             self.pack, self.nets, detector, candidates=int(k), coherence_weight=float(cw), align_cfg=groups["align"],
             tracking=groups["tracking"], blend_cfg=bcfg, host=HostExecutor(self.nets, self.pack, mask, bcfg.color_match, bcfg.region),
-            device=self.device, reference_gender=search.reference_gender, seed=int(search.seed))
+            device=self.device, reference_gender=gender, seed=int(search.seed))
 
     # ---- what it was built with ---------------------------------------------------------------------
+    @property
+    def region(self) -> str:
+        """What the blend re-renders: ``"face"`` (the inner face) or ``"head"`` (head and hair)."""
+        return self.pipeline.blend_cfg.region
+
+    @property
+    def reference_gender(self) -> str:
+        """The references' gender rule in use: ``"opposite"``, ``"random"`` or ``"both"``."""
+        return self.pipeline.reference_gender
+
     @property
     def candidates(self) -> int:
         """K, the opposite-gender references tried per face."""
@@ -248,7 +260,7 @@ class Anonymizer:
         if getattr(self, "nets", None) is None:
             return f"<Anonymizer pack {self.pack.name} {self.pack.version}, closed>"
         return (f"<Anonymizer pack {self.pack.name} {self.pack.version} on {self.backend}, K={self.candidates}, "
-                f"coherence weight {self.coherence_weight:g}, detector {getattr(self.detector, 'name', type(self.detector).__name__)}, "
+                f"region {self.region}, references {self.reference_gender}, coherence weight {self.coherence_weight:g}, detector {getattr(self.detector, 'name', type(self.detector).__name__)}, "
                 f"frames on {'GPU' if self.device is not None else 'host'}>")
 
     def __enter__(self) -> "Anonymizer":

@@ -63,7 +63,7 @@ def test_reference_choice_gets_the_faces_landmarks_in_its_crop(shared_tiny_pack,
 
     with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
         seen, choose = [], a.bank.choose
-        a.bank.choose = lambda z, p, k, landmarks=None, want_male=None: seen.append(landmarks) or choose(z, p, k, landmarks, want_male)
+        a.bank.choose = lambda z, p, k, landmarks=None, **kw: seen.append(landmarks) or choose(z, p, k, landmarks, **kw)
         dets = a.detector.detect(sample)
         _, faces = a.process(sample)
     assert faces[0].status == "anonymized" and len(seen) == 1 and seen[0].shape == (5, 2)
@@ -227,7 +227,8 @@ def test_huge_frame(anon, sample):
 def test_closed_anonymizer_refuses(shared_tiny_pack, sample):
     a = Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(candidates=3, coherence_weight=0))
     pack = a.pack
-    assert repr(a) == (f"<Anonymizer pack {pack.name} {pack.version} on ort-cpu, K=3, coherence weight 0, "
+    assert repr(a) == (f"<Anonymizer pack {pack.name} {pack.version} on ort-cpu, K=3, region face, references opposite, "
+                       "coherence weight 0, "
                        f"detector mtcnn+rotations, frames on host>")
     a.close()
     assert repr(a) == f"<Anonymizer pack {pack.name} {pack.version}, closed>"
@@ -332,6 +333,31 @@ def test_grouped_options_are_checked(shared_tiny_pack):
         Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(coherence_weight=-1))
 
 
+def test_reference_gender_both_offers_ceil_half_opposite_and_the_most_ambiguous_wins(shared_tiny_pack, sample,
+                                                                                      monkeypatch):
+    # "both": ceil(K/2) references of the opposite gender, K // 2 of the face's own, each the closest of its
+    # gender as "opposite" would rank them, interleaved (opposite first); the choice is still argmin-PIC
+    from pridss_rt.stages import score
+
+    pics, select = [], score.select
+    monkeypatch.setattr(score, "select", lambda p, s, c=None, w=0.0: pics.append(score.pic(p, s, c, w)) or select(p, s, c, w))
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(candidates=5, reference_gender="both"),
+                    tracking=False) as a:
+        male = a.pack.bank()[1]
+        seen, choose = [], a.bank.choose
+        a.bank.choose = lambda *x, **kw: seen.append((x, kw, choose(*x, **kw))) or seen[-1][2]
+        f = a.process(sample)[1][0]
+    (z, p0, k, lm), kw, refs = seen[0]
+    assert kw["both"] and k == 5 and len(refs) == 5 and f.status == "anonymized"
+    own = bool(p0 >= 0.5)
+    assert [bool(male[r]) for r in refs] == [not own, own, not own, own, not own]
+    assert refs[0::2].tolist() == choose(z, p0, 3, lm).tolist()  # the opposite ones: "opposite"'s first 3
+    assert refs[1::2].tolist() == choose(z, p0, 2, lm, want_male=own).tolist()
+    assert choose(z, p0, 1, lm, both=True).tolist() == choose(z, p0, 1, lm).tolist()  # K = 1: opposite only
+    assert len(pics) == 1 and len(pics[0]) == 5
+    assert f.reference == refs[int(np.argmin(pics[0]))] and f.pic == pytest.approx(float(np.min(pics[0])), abs=1e-6)
+
+
 def test_reference_gender_random_is_independent_of_the_input(shared_tiny_pack, sample):
     # "opposite": every search takes references of the other gender than the classifier reads; "random": the
     # gender is drawn per search from a seeded generator (the same seed draws the same sequence)
@@ -353,7 +379,7 @@ def test_reference_gender_random_is_independent_of_the_input(shared_tiny_pack, s
     assert 0 < drawn.sum() < len(drawn)  # both genders drawn for the same input
     assert rnd == genders(SearchConfig(reference_gender="random", seed=3))  # seeded: reproducible
     assert rnd != genders(SearchConfig(reference_gender="random", seed=4))
-    with pytest.raises(InputError, match="reference_gender must be 'opposite' or 'random'"):
+    with pytest.raises(InputError, match=r"reference_gender must be one of \['opposite', 'random', 'both'\]"):
         Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, search=SearchConfig(reference_gender="same"))
 
 

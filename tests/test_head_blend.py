@@ -28,6 +28,21 @@ def test_head_probability_is_the_softmax_mass_of_the_head_classes():
     assert got[0, 0, 0] == pytest.approx((e[0] + e[3]) / e.sum(), rel=1e-6)
 
 
+def test_head_region_fades_to_the_original_at_the_crop_edge():
+    # a head that fills the crop (hair past its edge) must not end in a straight seam along the crop's square
+    s = 100
+    m = blend.head_region(np.ones((s, s), np.float32), np.ones((s, s), np.float32))
+    r = blend.HEAD_BORDER * s  # 8 px
+    assert (m[0] == 0).all() and (m[:, -1] == 0).all()
+    assert m[50, 50] == pytest.approx(1, abs=1e-6) and m[50, int(r)] == pytest.approx(1, abs=1e-6)
+    t = 4 / r  # smoothstep at half the fade: 0.5
+    assert m[50, 4] == pytest.approx(t * t * (3 - 2 * t), abs=1e-6) and m[50, 4] == pytest.approx(0.5, abs=1e-6)
+    row = m[50, :int(r) + 1]
+    assert (np.diff(row) > 0).all()  # rises monotonically
+    # the largest step between neighbours at the edge, against the 1-px cut it replaces
+    assert np.abs(np.diff(m[50])).max() < 0.2
+
+
 def test_head_region_background_and_composite_by_hand():
     s = 32
     old = np.zeros((s, s), np.float32)
@@ -122,8 +137,9 @@ def test_head_blend_end_to_end(head_pack, monkeypatch):
 
 
 def test_candidates_are_scored_on_what_the_frame_shows(head_pack, monkeypatch):
-    # region head: P(male), SIM (and any critic) of each candidate are computed on the composite — the new
-    # head, colour-matched, over the original's background with its head inpainted away — by hand here
+    # region head: P(male), SIM (and any critic) of each candidate are computed on what the frame shows — the
+    # new head, colour-matched, over the original's background with its head inpainted away, through the blend
+    # mask (union of both heads, faded at the crop edge) over the original crop — by hand here
     from pridss_rt.stages import align, score
     from pridss_rt.stages.segment import head_probability
 
@@ -139,8 +155,13 @@ def test_candidates_are_scored_on_what_the_frame_shows(head_pack, monkeypatch):
         h_new = head_probability(a.nets, raw)
         gen = align.to_uint8(raw, pre)
         mask = a.pipeline.host.mask
-        shown = np.stack([blend.composite_head(blend.color_match(gen[r], orig[0], mask), bg, h_new[r]) for r in range(n)])
-        x = align.from_uint8(shown, pre)
+        h_orig = head_probability(a.nets, fr.crops)[0]
+        shown = []
+        for r in range(n):
+            c = blend.composite_head(blend.color_match(gen[r], orig[0], mask), bg, h_new[r]).astype(np.float64)
+            m = blend.head_region(h_orig, h_new[r])[..., None]
+            shown.append(np.floor(c * m + orig[0] * (1 - m) + 0.5).astype(np.uint8))
+        x = align.from_uint8(np.stack(shown), pre)
         np.testing.assert_allclose(p, score.p_male(a.nets, x), atol=1e-6)
         np.testing.assert_allclose(e, score.embed(a.nets, x), atol=1e-6)
         assert not np.allclose(score.p_male(a.nets, raw), p, atol=1e-4)  # scoring the raw crops would differ
@@ -224,7 +245,11 @@ def test_three_way_synthesis_gets_each_faces_context_and_needs_no_inpainting(thr
         got = fr.images[:, :, ~hole]
         np.testing.assert_allclose(got, np.broadcast_to(fr.crops[0][:, ~hole], got.shape), atol=1e-6)
         # scored on the decoder's own output (no composite over an inpainted background)
-        x = align.from_uint8(align.to_uint8(fr.images[:n], a.pack.preprocess), a.pack.preprocess)
+        g, o = align.to_uint8(fr.images[:n], a.pack.preprocess), align.to_uint8(fr.crops, a.pack.preprocess)[0]
+        h_orig, h_new = head_probability(a.nets, fr.crops)[0], head_probability(a.nets, fr.images[:n])
+        ms = [blend.head_region(h_orig, h_new[r])[..., None] for r in range(n)]
+        x = align.from_uint8(np.stack([np.floor(g[r] * ms[r] + o * (1 - ms[r]) + 0.5).astype(np.uint8) for r in range(n)]),
+                             a.pack.preprocess)
         np.testing.assert_allclose(p, score.p_male(a.nets, x), atol=1e-6)
         # outside the union of both heads (grown, feathered) every pixel is the input's
         frp, prow, mats = seen["paste"]
@@ -271,3 +296,45 @@ def test_pack_checks_the_three_way_synthesis(tmp_path):
     tinypack.edit_manifest(root, bad)
     with pytest.raises(PackError, match=r"inputs\[1\]"):
         load_pack(root)
+
+
+def test_cli_region_option_picks_the_blend(tmp_path, shared_tiny_pack, capsys):
+    # `--region head` on a pack whose default is the inner face (as the demo pack): the head is re-rendered,
+    # which changes pixels the inner-face mask never touches; `--region face` is the pack's default exactly;
+    # a pack without a segmentation network gets a clear error naming the option
+    from pridss_rt.cli import main
+
+    root = tinypack.make_pack(tmp_path / "p")
+    tinypack.add_segmentation(root, region="face")
+    outs = {}
+    for region in (None, "face", "head"):
+        out = tmp_path / f"{region}.png"
+        extra = [] if region is None else ["--region", region]
+        assert main(["anonymize", str(SAMPLE), "-o", str(out), "--pack", str(root), "--backend", "ort-cpu",
+                     "--threads", "1"] + extra) == 0
+        outs[region] = read_image(out).astype(int)
+    assert (outs[None] == outs["face"]).all()
+    frame = read_image(SAMPLE).astype(int)
+    untouched_by_face = np.abs(outs["face"] - frame).sum(-1) == 0
+    assert (np.abs(outs["head"] - frame).sum(-1)[untouched_by_face] > 0).sum() > 50  # of the tiny pack's 16-px crop
+    capsys.readouterr()
+    assert main(["anonymize", str(SAMPLE), "-o", str(tmp_path / "x.png"), "--pack", str(shared_tiny_pack),
+                 "--backend", "ort-cpu", "--threads", "1", "--region", "head"]) != 0
+    err = capsys.readouterr().err
+    assert "head-level blend needs a pack with a 'segmentation' network" in err and "--region face" in err
+    assert "Traceback" not in err
+
+
+def test_reference_gender_default_follows_the_region(head_pack, shared_tiny_pack):
+    # SearchConfig(reference_gender=None): "both" with the head-level blend (on every attacker measured the
+    # better rule there), "opposite" with the inner face; an explicit rule is kept as given
+    from pridss_rt import SearchConfig
+
+    with Anonymizer(head_pack, "ort-cpu", threads=1) as a:
+        assert a.region == "head" and a.reference_gender == "both"
+    with Anonymizer(head_pack, "ort-cpu", threads=1, blend=BlendConfig(region="face")) as a:
+        assert a.region == "face" and a.reference_gender == "opposite"
+    with Anonymizer(head_pack, "ort-cpu", threads=1, search=SearchConfig(reference_gender="opposite")) as a:
+        assert a.region == "head" and a.reference_gender == "opposite"
+    with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
+        assert a.reference_gender == "opposite" and "region face, references opposite" in repr(a)

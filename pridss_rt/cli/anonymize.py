@@ -37,7 +37,8 @@ def _anonymizer(args):
     from pridss_rt.anonymizer import Anonymizer
 
     anon = Anonymizer(**runtime_kwargs(args))
-    print(f"pridss-rt: pack '{anon.pack.name}' on {anon.backend} ({anon.nets.reason}), K={anon.candidates}",
+    print(f"pridss-rt: pack '{anon.pack.name}' on {anon.backend} ({anon.nets.reason}), K={anon.candidates}, "
+          f"region {anon.region}, references {anon.reference_gender}",
           file=sys.stderr)
     return anon
 

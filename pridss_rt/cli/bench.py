@@ -145,7 +145,8 @@ def main(args) -> int:
     payload = {"resolution": [w, h], "faces": args.faces, "frames": args.frames, "warmup": args.warmup,
                "pack": args.pack, "backend": args.backend, "candidates": args.candidates, "detector": args.detector,
                "min_face": args.min_face, "upright": args.upright, "engines": args.engines, "threads": args.threads,
-               "coherence_weight": args.coherence_weight, "reference_gender": args.reference_gender, "seed": args.seed}
+               "coherence_weight": args.coherence_weight, "reference_gender": args.reference_gender, "seed": args.seed,
+               "keep_identity_gender": args.keep_identity_gender, "region": args.region}
     ref = None
     if args.reference and not args.no_reference:
         ref = Path(args.reference)

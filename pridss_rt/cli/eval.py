@@ -41,9 +41,12 @@ def add_parser(sub):
                    help="weight of the pack's coherence critic added to PIC (default: the pack's; 0 = PIC alone)")
     e.add_argument("--keep-identity-gender", dest="identity_nullspace", action="store_false",
                    help="PriDSS rows keep the eyes, nose and mouth exactly as the original's (no identity_nullspace)")
-    e.add_argument("--reference-gender", default="opposite", choices=list(REFERENCE_GENDERS),
-                   help="gender of the references of the PriDSS rows: opposite (default) or drawn at random per face "
-                        "with --seed, independent of the input's gender")
+    e.add_argument("--reference-gender", default=None, choices=list(REFERENCE_GENDERS),
+                   help="gender of the references of the PriDSS rows: opposite, drawn at random per face with --seed "
+                        "(independent of the input's gender), or both (ceil(K/2) opposite, the rest the face's own); "
+                        "default: both with the head-level blend, opposite with the inner face")
+    e.add_argument("--region", default=None, choices=["face", "head"],
+                   help="what the PriDSS rows re-render: the inner face or the whole head (default: the pack's)")
     e.add_argument("--ablation", default="1,3,5,10", metavar="K,K,...",
                    help="K values of the candidate ablation (default 1,3,5,10; 'none' to skip)")
     e.add_argument("--baselines", default=",".join(BASELINES), metavar="LIST",

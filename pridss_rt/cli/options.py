@@ -17,14 +17,20 @@ def add_runtime_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--candidates", "-k", type=int, default=None, help="K opposite-gender references per face (default: the pack's)")
     q.add_argument("--coherence-weight", type=float, default=None, metavar="W",
                    help="weight of the pack's coherence critic added to PIC (default: the pack's; 0 = PIC alone)")
-    q.add_argument("--reference-gender", default="opposite", choices=list(REFERENCE_GENDERS),
-                   help="gender of the K references: the opposite of the face's (default) or drawn at random per "
-                        "search, independent of the face (--seed)")
+    q.add_argument("--reference-gender", default=None, choices=list(REFERENCE_GENDERS),
+                   help="gender of the K references: the opposite of the face's, drawn at random per search, "
+                        "independent of the face (--seed), or both (ceil(K/2) opposite, the rest the face's own; the "
+                        "most ambiguous result wins); default: both with --region head, opposite with the inner face")
     q.add_argument("--seed", type=int, default=0, help="seed of --reference-gender random (default 0)")
     q.add_argument("--keep-identity-gender", action="store_true",
                    help="keep the eyes, nose and mouth exactly as the original's (packs with an identity_nullspace, "
                         "such as the demo pack, remove their gender directions by default: more privacy against "
                         "attackers that learn, a little less identity)")
+    q.add_argument("--region", default=None, choices=["face", "head"],
+                   help="what is re-rendered: the inner face (eyes, nose, mouth and the skin around them; the demo "
+                        "pack's default) or the whole head and hair over the original's background (needs a pack "
+                        "with a segmentation network, such as the demo pack: far more privacy, less identity and "
+                        "realism)")
     q.add_argument("--detector", default="mtcnn", metavar="mtcnn|PATH.onnx", help="face detector: mtcnn (default) or a YuNet .onnx file")
     q.add_argument("--min-face", type=int, default=32, help="smallest face to detect, in pixels (default 32)")
     q.add_argument("--upright", action="store_true",
@@ -36,10 +42,11 @@ def add_runtime_options(q: argparse.ArgumentParser) -> None:
 
 def runtime_kwargs(args) -> dict:
     """The :class:`~pridss_rt.Anonymizer` arguments of :func:`add_runtime_options`' options."""
-    from pridss_rt.anonymizer import DetectorConfig, SearchConfig
+    from pridss_rt.anonymizer import BlendConfig, DetectorConfig, SearchConfig
 
     return dict(pack=args.pack, backend=args.backend, engines_root=args.engines, threads=args.threads,
                 detector=DetectorConfig(args.detector, min_face=args.min_face, rotations=not getattr(args, "upright", False)),
                 search=SearchConfig(candidates=args.candidates, coherence_weight=args.coherence_weight,
                                     reference_gender=args.reference_gender, seed=args.seed,
-                                    identity_nullspace=not getattr(args, "keep_identity_gender", False)))
+                                    identity_nullspace=not getattr(args, "keep_identity_gender", False)),
+                blend=BlendConfig(region=getattr(args, "region", None)))

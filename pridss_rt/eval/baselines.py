@@ -64,15 +64,15 @@ def swap_only_pack(pack):
     return pack.with_fusion_mask(np.zeros(pack.latent_shape, np.float32), "zeros: gender swap only")
 
 
-def anonymizer(pack, k: int, detector, nets, coherence_weight: float | None = None, reference_gender: str = "opposite",
-               seed: int = 0, identity_nullspace: bool = True):
+def anonymizer(pack, k: int, detector, nets, coherence_weight: float | None = None, reference_gender: str | None = None,
+               seed: int = 0, identity_nullspace: bool = True, region: str | None = None):
     """An :class:`~pridss_rt.Anonymizer` on shared networks and detector, searching every frame."""
-    from pridss_rt.anonymizer import Anonymizer, SearchConfig
+    from pridss_rt.anonymizer import Anonymizer, BlendConfig, SearchConfig
 
     return Anonymizer(pack, detector=detector, search=SearchConfig(candidates=k, coherence_weight=coherence_weight,
                                                                    reference_gender=reference_gender, seed=seed,
                                                                    identity_nullspace=identity_nullspace),
-                      tracking=False, networks=nets)
+                      blend=BlendConfig(region=region), tracking=False, networks=nets)
 
 
 def anon_runner(anon):
@@ -101,7 +101,7 @@ def make_methods(config: EvalConfig, pack, nets, detector, k_main: int) -> tuple
     main_name = f"pridss_k{k_main}"
     methods.append(Method(main_name, f"PriDSS (K={k_main})", k_main,
                           anon_runner(anonymizer(pack, k_main, detector, nets, config.coherence_weight,
-                                                 config.reference_gender, config.seed, config.identity_nullspace))))
+                                                 config.reference_gender, config.seed, config.identity_nullspace, config.region))))
     if "swap_only" in config.baselines:
         methods.append(Method("swap_only", f"gender swap only (K={k_main})", k_main,
                               anon_runner(anonymizer(swap_only_pack(pack), k_main, detector, nets))))
@@ -114,7 +114,7 @@ def make_methods(config: EvalConfig, pack, nets, detector, k_main: int) -> tuple
             continue
         methods.append(Method(f"pridss_k{k}", f"PriDSS (K={k})", k,
                               anon_runner(anonymizer(pack, k, detector, nets, config.coherence_weight,
-                                                 config.reference_gender, config.seed, config.identity_nullspace))))
+                                                 config.reference_gender, config.seed, config.identity_nullspace, config.region))))
     if config.fid_methods == "main":
         for m in methods:
             m.fid = m.name == main_name

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pridss_rt.errors import InputError
+from pridss_rt.pack.spec import BLEND_REGIONS
 from pridss_rt.pipeline.config import REFERENCE_GENDERS
 
 DEFAULT_FID_MODEL = Path("~/.cache/pridss-rt/inception_fid.onnx")
@@ -52,8 +53,9 @@ class EvalConfig:
     backend: str = "auto"
     candidates: int | None = None  # K of the main PriDSS row (None: the pack's)
     coherence_weight: float | None = None  # None: the pack's; 0 = PIC alone
-    reference_gender: str = "opposite"  # opposite | random (SearchConfig.reference_gender; drawn with ``seed``)
+    reference_gender: str | None = None  # opposite | random | both (SearchConfig.reference_gender; None: by region)
     identity_nullspace: bool = True  # SearchConfig.identity_nullspace (False: --keep-identity-gender)
+    region: str | None = None  # BlendConfig.region of the PriDSS rows: face | head (None: the pack's)
     ablation: Sequence[int] | str = DEFAULT_ABLATION  # K values of the candidate ablation
     baselines: Sequence[str] | str = BASELINES
     attacker_gender: str | os.PathLike | None = None  # gender classifier ONNX (None: the pack's own)
@@ -93,9 +95,11 @@ class EvalConfig:
         self.extra_attackers = tuple(self.extra_attackers or ())
         if self.attacker_output_kind not in OUTPUT_KINDS:
             raise InputError(f"attacker_output_kind must be one of {list(OUTPUT_KINDS)}, got '{self.attacker_output_kind}'")
-        if self.reference_gender not in REFERENCE_GENDERS:
+        if self.reference_gender not in (None,) + REFERENCE_GENDERS:
             raise InputError(f"reference_gender must be {' or '.join(repr(g) for g in REFERENCE_GENDERS)}, "
                              f"got '{self.reference_gender}'")
+        if self.region not in (None,) + BLEND_REGIONS:
+            raise InputError(f"region must be one of {list(BLEND_REGIONS)}, got {self.region!r}")
         if not isinstance(self.adaptive, int) or self.adaptive < 0 or self.adaptive == 1:
             raise InputError(f"adaptive must be 0 (off) or a number of train-split faces >= 2, got {self.adaptive!r}")
         if self.adaptive and self.split in (None, "all", TRAIN_SPLIT):

@@ -40,6 +40,7 @@ from pridss_rt.eval.report import (
     num,
 )
 from pridss_rt.eval.restore import RESTORATIONS
+from pridss_rt.pipeline.config import default_reference_gender
 
 Progress = Union[bool, None, Callable[[int, int], Any]]
 
@@ -425,6 +426,7 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
         for r in face_records:
             f.write(json.dumps(r) + "\n")
 
+    region = pack.blend_region if cfg.region is None else cfg.region
     report = {
         "gender_auc_original": rows["original"]["gender_auc"],
         "gender_auc_anonymized": main["gender_auc"],
@@ -433,7 +435,9 @@ def _write(cfg, out_dir, t_start, items, pl, pack, nets, detector, methods, main
         "fid": main["fid"],
         "restorations": main["restorations"],
         "main_method": main_name,
-        "pack": {"name": pack.name, "version": pack.version, "path": str(pack.root), "candidates": k_main, "reference_gender": cfg.reference_gender,
+        "pack": {"name": pack.name, "version": pack.version, "path": str(pack.root), "candidates": k_main,
+                 "reference_gender": cfg.reference_gender or default_reference_gender(region), "region": region,
+                 "identity_nullspace": cfg.identity_nullspace,
                  "backend": nets.backend, "fusion": pack.fusion.type,
                  "coherence_weight": pack.coherence_weight if cfg.coherence_weight is None else cfg.coherence_weight},
         "attacker": judges.attacker.describe,

@@ -87,8 +87,15 @@ class HostExecutor(Executor):
 
     def score(self, fr: HostFrame, n, coherence):
         imgs = fr.images[:n]
-        if self.head:  # score what the frame will show
-            imgs = align.from_uint8(self._shown(fr, list(range(n))), self.pack.preprocess)
+        if self.head:  # score what the frame will show: the shown crop through its blend mask over the original
+            if fr.crops_u8 is None:
+                fr.crops_u8 = align.to_uint8(fr.crops, self.pack.preprocess)
+            shown = []
+            for r, g in enumerate(self._shown(fr, list(range(n)))):
+                j = fr.owners[r]
+                m = blend.head_region(fr.head_orig[j], fr.head_new[r])[..., None]
+                shown.append((g * m + fr.crops_u8[j] * (1 - m) + 0.5).astype(np.uint8))
+            imgs = align.from_uint8(np.stack(shown), self.pack.preprocess)
         comp = score.p_composite(self.nets, imgs) if coherence else None
         return score.p_male(self.nets, imgs), score.embed(self.nets, imgs), comp
 

@@ -37,7 +37,13 @@ class AlignConfig:
     min_inside: float = 0.8
 
 
-REFERENCE_GENDERS = ("opposite", "random")  # SearchConfig.reference_gender
+REFERENCE_GENDERS = ("opposite", "random", "both")  # SearchConfig.reference_gender
+
+
+def default_reference_gender(region: str) -> str:
+    """``SearchConfig.reference_gender=None``: "both" with the head-level blend, "opposite" with the inner face
+    (the better of the two on every attacker measured for each region; docs/evaluation.md)."""
+    return "both" if region == "head" else "opposite"
 
 
 @dataclass(frozen=True)
@@ -48,14 +54,17 @@ class SearchConfig:
     references are of the other gender than the pack's classifier reads) or ``"random"`` (drawn per search
     with probability 1/2 from a generator seeded by ``seed``, independent of the input: the outputs' genders
     are then distributed the same for men and women, so an attacker who learns from outputs cannot read the
-    mapping backwards). ``identity_nullspace``: packs with an ``identity_nullspace`` extra (the demo pack) remove
+    mapping backwards) or ``"both"`` (ceil(K/2) references of the opposite gender and K // 2 of the face's own: the
+    selection keeps whichever composite reads most ambiguous, so no fixed rule maps the input's gender to the
+    output's); None (default): ``"both"`` with the head-level blend, ``"opposite"`` with the inner face
+    (:func:`default_reference_gender`). ``identity_nullspace``: packs with an ``identity_nullspace`` extra (the demo pack) remove
     the gender directions from the segments kept from the original (eyes, brows, nose, mouth), where an attacker who
     learns from outputs reads gender otherwise; False keeps those segments exactly as the original's (a little more
     identity, less privacy; ``stages.fuse.fuse``)."""
 
     candidates: int | None = None
     coherence_weight: float | None = None
-    reference_gender: str = "opposite"
+    reference_gender: str | None = None
     seed: int = 0
     identity_nullspace: bool = True
 

@@ -271,7 +271,8 @@ class FramePipeline:
         """References per searched face and the fused latents of all candidates (face-major). The faces'
         landmarks in their aligned crops let the bank weigh head pose (packs with ``pose_weight``)."""
         refs = [self.bank.choose(z[j], p0[n], self.candidates, align.transform_points(mats[j], tracks[idx[j]].landmarks),
-                                 want_male=(bool(self._draw.random() < 0.5) if self.reference_gender == "random" else None))
+                                 want_male=(bool(self._draw.random() < 0.5) if self.reference_gender == "random" else None),
+                                 both=self.reference_gender == "both")
                 for n, j in enumerate(need)]
         orig = np.concatenate([np.repeat(z[j][None], len(r), 0) for j, r in zip(need, refs)])
         return refs, fuse(self.nets, self.pack, orig, self.bank.get(np.concatenate(refs)))

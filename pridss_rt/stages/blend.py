@@ -131,10 +131,16 @@ def pixelate(frame: np.ndarray, box: tuple[int, int, int, int] | None = None, bl
 
 
 # ---- head-level blend (packs with a segmentation network, defaults.blend_region = "head") ---------------
-def head_region(head_original: np.ndarray, head_new: np.ndarray, feather: float = 0.04, grow: float = 0.03) -> np.ndarray:
+HEAD_BORDER = 0.08  # head_region: the blend fades to the original over this share of the crop side at its border
+
+
+def head_region(head_original: np.ndarray, head_new: np.ndarray, feather: float = 0.04, grow: float = 0.03,
+                border: float = HEAD_BORDER) -> np.ndarray:
     """Blend mask (S×S float32 in [0, 1]) of a head-level paste: the union of the original's and the new head
-    (P(head) > 0.5), grown by ``grow`` × crop size and feathered by ``feather`` × crop size; zero on the crop's
-    border row and column, so nothing outside the crop changes."""
+    (P(head) > 0.5), grown by ``grow`` × crop size and feathered by ``feather`` × crop size, then faded to 0
+    towards the crop's edge over ``border`` × crop size (a smoothstep of the distance to the edge; 0 on the
+    border row and column). Hair reaches past the crop on many heads: without the fade, the crop's square edge
+    would show as a straight seam through it. Nothing outside the crop changes."""
     import cv2
 
     s = head_original.shape[0]
@@ -142,9 +148,16 @@ def head_region(head_original: np.ndarray, head_new: np.ndarray, feather: float 
     r = max(1, int(round(grow * s)))
     m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).astype(np.float32)
     m = cv2.GaussianBlur(m, (0, 0), sigmaX=max(0.5, feather * s))
-    m[:1, :] = m[-1:, :] = 0
-    m[:, :1] = m[:, -1:] = 0
-    return np.clip(m, 0, 1)
+    return np.clip(m * border_fade(s, border), 0, 1)
+
+
+def border_fade(s: int, border: float = HEAD_BORDER) -> np.ndarray:
+    """S×S float32: smoothstep(d / (``border`` × S)) of each pixel's distance d to the crop's outer row or column
+    (0 on it, 1 from ``border`` × S inwards)."""
+    d = np.minimum(np.arange(s), np.arange(s)[::-1]).astype(np.float32)
+    t = np.clip(d / max(1.0, border * s), 0, 1)
+    t = t * t * (3 - 2 * t)
+    return np.minimum(t[:, None], t[None, :])
 
 
 def background_under(original_bgr: np.ndarray, head_original: np.ndarray, grow: float = 0.03) -> np.ndarray:

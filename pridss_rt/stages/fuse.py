@@ -23,6 +23,8 @@ by similarity alone or get the largest distance of the pool, respectively.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from pridss_rt.backends import Networks
@@ -95,13 +97,21 @@ class ReferenceBank:
         return np.round(np.linspace(0, n - 1, k)).astype(int) if n > k else np.arange(k)
 
     def choose(self, z: np.ndarray, p_male: float, k: int, landmarks: np.ndarray | None = None,
-               want_male: bool | None = None) -> np.ndarray:
+               want_male: bool | None = None, both: bool = False) -> np.ndarray:
         """Indices of ``k`` opposite-gender references close to latent ``z`` (closest first): the ``k``
         closest, or ``k`` spread evenly over the ranks of the ``reference_pool`` closest. ``landmarks``:
         the original's 5 points in its aligned crop (pixels), used when the pack weighs head pose.
         ``want_male``: the references' gender when the caller draws it (``reference_gender="random"``);
-        None = the opposite of ``p_male``'s."""
-        want_male = bool(p_male < 0.5) if want_male is None else bool(want_male)
+        None = the opposite of ``p_male``'s. ``both`` (``reference_gender="both"``): ceil(k/2) references of
+        the opposite gender and k // 2 of the face's own, each chosen as above, interleaved (opposite first)."""
+        opposite = bool(p_male < 0.5) if want_male is None else bool(want_male)
+        if not both or k < 2:
+            return self._closest(z, opposite, k, landmarks)
+        a, b = self._closest(z, opposite, k - k // 2, landmarks), self._closest(z, not opposite, k // 2, landmarks)
+        order = [x for pair in itertools.zip_longest(a, b) for x in pair if x is not None]
+        return np.asarray(order, a.dtype)
+
+    def _closest(self, z: np.ndarray, want_male: bool, k: int, landmarks: np.ndarray | None) -> np.ndarray:
         pool = self.pool_of(want_male)
         order = np.argsort(-self.scores(z, want_male, landmarks), kind="stable")
         return pool[order[self.pick_ranks(len(pool), k)]]
