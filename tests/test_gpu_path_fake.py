@@ -61,7 +61,8 @@ def test_gpu_path_matches_host_path(gpu_anon):
     with Anonymizer(pack, "trt", engines_root=root, blend=BlendConfig(color_match=False), threads=1) as g, \
             Anonymizer(pack, "ort-cpu", blend=BlendConfig(color_match=False), threads=1) as h:
         assert g.backend == "trt" and g.device is not None and h.device is None
-        assert repr(g).endswith(" on trt, K=3, coherence weight 0, detector mtcnn+rotations, frames on GPU>"), repr(g)
+        assert repr(g).endswith(" on trt, K=3, region face, references opposite, coherence weight 0, "
+                                "detector mtcnn+rotations, frames on GPU>"), repr(g)
         # no critic in this pack: no buffer for it, and asking for its scores is a clear error
         assert "coherence" not in g.device.io and g.device.h_c is None
         with pytest.raises(ValueError, match="no coherence network"):
