@@ -152,9 +152,12 @@ class Anonymizer:
         region = self.pack.blend_region if bcfg.region is None else bcfg.region
         if region not in BLEND_REGIONS:
             raise InputError(f"blend region must be one of {list(BLEND_REGIONS)}, got {region!r}")
-        if region == "head" and "segmentation" not in self.nets:
-            raise InputError(f"the head-level blend needs a pack with a 'segmentation' network; pack "
+        if region != "face" and "segmentation" not in self.nets:
+            raise InputError(f"the {region}-level blend needs a pack with a 'segmentation' network; pack "
                              f"'{self.pack.name}' has none (BlendConfig(region='face'), --region face)")
+        if region == "person" and "body" not in self.pack.networks["segmentation"].options["classes"]:
+            raise InputError(f"the person-level blend needs a segmentation network with a 'body' class; pack "
+                             f"'{self.pack.name}' has {self.pack.networks['segmentation'].options['classes']}")
         bcfg = replace(bcfg, region=region)
         gender = default_reference_gender(region) if search.reference_gender is None else search.reference_gender
         if gender not in REFERENCE_GENDERS:
@@ -174,11 +177,11 @@ class Anonymizer:
         if rotations:
             detector = RotationRobustDetector(detector, det.rotation_scale, new_detector(n // 2) if split else None)
         mask = blend.face_mask(self.pack)
-        if device_frames and bcfg.region == "head":
-            raise InputError("device_frames=True: the head-level blend (segmentation, inpainting) runs on the host "
-                             "executor only; use BlendConfig(region='face') or device_frames=None")
-        if bcfg.region == "head":  # nothing for a device executor to do: frames stay on the host
-            log.info("pridss-rt: head-level blend: frames go through the host executor")
+        if device_frames and bcfg.region != "face":
+            raise InputError(f"device_frames=True: the {bcfg.region}-level blend (segmentation, inpainting) runs on the "
+                             "host executor only; use BlendConfig(region='face') or device_frames=None")
+        if bcfg.region != "face":  # nothing for a device executor to do: frames stay on the host
+            log.info("pridss-rt: %s-level blend: frames go through the host executor", bcfg.region)
         elif device_frames or (device_frames is None and self.backend == "trt"):
             try:
                 from pridss_rt.executors.device import DeviceExecutor
@@ -196,7 +199,8 @@ class Anonymizer:
     # ---- what it was built with ---------------------------------------------------------------------
     @property
     def region(self) -> str:
-        """What the blend re-renders: ``"face"`` (the inner face) or ``"head"`` (head and hair)."""
+        """What the blend re-renders: ``"face"`` (the inner face), ``"head"`` (head and hair) or ``"person"``
+        (head, hair, neck and clothes inside the crop)."""
         return self.pipeline.blend_cfg.region
 
     @property

@@ -58,14 +58,16 @@ def test_sample_face_is_replaced_recognizably(anon):
     assert (out[mask] == frame[mask]).all()
 
 
-def test_head_region_re_renders_the_head_inside_the_crop_only():
-    # the demo pack ships a segmentation network (1.8.0): --region head re-renders head and hair; every pixel
-    # outside the face's aligned crop stays bit-identical, and more of the frame changes than with the inner face
+@pytest.mark.parametrize("region", ["head", "person"])
+def test_head_region_re_renders_the_head_inside_the_crop_only(region):
+    # the demo pack ships a segmentation network (1.8.0): --region head re-renders head and hair, --region person
+    # neck and clothes too; every pixel outside the face's aligned crop stays bit-identical, and more of the frame
+    # changes than with the inner face
     from pridss_rt import BlendConfig
     from pridss_rt.stages import align, segment
 
     frame = read_image(SAMPLE)
-    with Anonymizer(threads=1, blend=BlendConfig(region="head")) as a, Anonymizer(threads=1) as f:
+    with Anonymizer(threads=1, blend=BlendConfig(region=region)) as a, Anonymizer(threads=1) as f:
         assert a.pack.blend_region == "face" and "segmentation" in a.nets
         out, faces = a.process(frame)
         out_f, _ = f.process(frame)

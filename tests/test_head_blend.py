@@ -72,7 +72,7 @@ def test_pack_checks_the_segmentation_network(tmp_path):
     with pytest.raises(PackError, match="blend_region: is 'head' but the pack has no 'segmentation' network"):
         load_pack(root)
     tinypack.edit_manifest(root, lambda d: d["defaults"].update(blend_region="hair"))
-    with pytest.raises(PackError, match=r"blend_region: must be one of \['face', 'head'\], got 'hair'"):
+    with pytest.raises(PackError, match=r"blend_region: must be one of \['face', 'head', 'person'\], got 'hair'"):
         load_pack(root)
     root = tinypack.make_pack(tmp_path / "b")
     tinypack.add_segmentation(root)
@@ -338,3 +338,45 @@ def test_reference_gender_default_follows_the_region(head_pack, shared_tiny_pack
         assert a.region == "head" and a.reference_gender == "opposite"
     with Anonymizer(shared_tiny_pack, "ort-cpu", threads=1) as a:
         assert a.reference_gender == "opposite" and "region face, references opposite" in repr(a)
+
+
+def test_person_region_re_renders_the_body_too(head_pack, monkeypatch, tmp_path):
+    # region "person": the re-rendered region is P(head + identity + body), the softmax mass of the three
+    # classes; everything it does not cover stays bit-identical; packs without a 'body' class refuse it
+    from pridss_rt import SearchConfig
+    from pridss_rt.stages.segment import head_from_logits, head_probability
+
+    logits = np.array([[[[0.5]], [[1.0]], [[2.0]], [[-1.0]]]], np.float32)
+    e = np.exp([0.5, 1.0, 2.0, -1.0])
+    got = head_from_logits(logits, ["background", "head", "identity", "body"], ("head", "identity", "body"))
+    assert got[0, 0, 0] == pytest.approx((e[1] + e[2] + e[3]) / e.sum(), rel=1e-6)
+    sample = read_image(SAMPLE)
+    with Anonymizer(head_pack, "ort-cpu", threads=1, blend=BlendConfig(region="person")) as p:
+        assert p.region == "person" and p.reference_gender == "both"
+        seen = _spy_state(monkeypatch, p)
+        out, faces = p.process(sample)
+        fr, rows, mats = seen["paste"]
+        seg = p.nets["segmentation"]
+        lg = seg.run({seg.inputs[0].name: fr.crops})[seg.outputs[0].name]
+        np.testing.assert_allclose(fr.head_orig, head_from_logits(lg, seg.spec.options["classes"],
+                                                                  ("head", "identity", "body")), atol=1e-6)
+        assert (fr.head_orig > head_probability(p.nets, fr.crops) + 0.1)[-2:].any()  # the bottom rows: body
+        mask = blend.head_region(fr.head_orig[0], fr.head_new[rows[0]])
+    assert faces[0].status == "anonymized"
+    import cv2
+
+    inside = cv2.warpAffine(mask, cv2.invertAffineTransform(mats[0]), sample.shape[1::-1], flags=cv2.INTER_LINEAR,
+                            borderValue=0) > 0
+    inside = cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert not (out != sample).any(-1)[~inside].any()
+    root = tinypack.make_pack(tmp_path / "nobody")
+    tinypack.add_segmentation(root, region="face")
+    tinypack.edit_manifest(root, lambda d: d["networks"]["segmentation"].update(classes=["background", "head", "identity", "x"]))
+    with pytest.raises(InputError, match="person-level blend needs a segmentation network with a 'body' class"):
+        Anonymizer(root, "ort-cpu", threads=1, blend=BlendConfig(region="person"))
+    tinypack.edit_manifest(root, lambda d: d["defaults"].update(blend_region="person"))
+    with pytest.raises(PackError, match="blend_region: is 'person' but the segmentation network has no 'body' class"):
+        load_pack(root)
+    with Anonymizer(head_pack, "ort-cpu", threads=1, blend=BlendConfig(region="person"),
+                    search=SearchConfig(reference_gender="opposite")) as p:
+        assert p.reference_gender == "opposite"

@@ -15,6 +15,7 @@ from pridss_rt.eval.config import (
     OUTPUT_KINDS,
     EvalConfig,
 )
+from pridss_rt.pack.spec import BLEND_REGIONS
 from pridss_rt.pipeline.config import REFERENCE_GENDERS
 
 
@@ -45,8 +46,8 @@ def add_parser(sub):
                    help="gender of the references of the PriDSS rows: opposite, drawn at random per face with --seed "
                         "(independent of the input's gender), or both (ceil(K/2) opposite, the rest the face's own); "
                         "default: both with the head-level blend, opposite with the inner face")
-    e.add_argument("--region", default=None, choices=["face", "head"],
-                   help="what the PriDSS rows re-render: the inner face or the whole head (default: the pack's)")
+    e.add_argument("--region", default=None, choices=list(BLEND_REGIONS),
+                   help="what the PriDSS rows re-render: the inner face, the head or the person (default: the pack's)")
     e.add_argument("--ablation", default="1,3,5,10", metavar="K,K,...",
                    help="K values of the candidate ablation (default 1,3,5,10; 'none' to skip)")
     e.add_argument("--baselines", default=",".join(BASELINES), metavar="LIST",

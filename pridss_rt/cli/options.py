@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from pridss_rt.pack.spec import BLEND_REGIONS
 from pridss_rt.pipeline.config import REFERENCE_GENDERS
 
 BACKEND_CHOICES = ["auto", "trt", "ort-trt", "ort-cuda", "ort-cpu"]
@@ -20,17 +21,17 @@ def add_runtime_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--reference-gender", default=None, choices=list(REFERENCE_GENDERS),
                    help="gender of the K references: the opposite of the face's, drawn at random per search, "
                         "independent of the face (--seed), or both (ceil(K/2) opposite, the rest the face's own; the "
-                        "most ambiguous result wins); default: both with --region head, opposite with the inner face")
+                        "most ambiguous result wins); default: both with --region head or person, opposite with the inner face")
     q.add_argument("--seed", type=int, default=0, help="seed of --reference-gender random (default 0)")
     q.add_argument("--keep-identity-gender", action="store_true",
                    help="keep the eyes, nose and mouth exactly as the original's (packs with an identity_nullspace, "
                         "such as the demo pack, remove their gender directions by default: more privacy against "
                         "attackers that learn, a little less identity)")
-    q.add_argument("--region", default=None, choices=["face", "head"],
+    q.add_argument("--region", default=None, choices=list(BLEND_REGIONS),
                    help="what is re-rendered: the inner face (eyes, nose, mouth and the skin around them; the demo "
-                        "pack's default) or the whole head and hair over the original's background (needs a pack "
-                        "with a segmentation network, such as the demo pack: far more privacy, less identity and "
-                        "realism)")
+                        "pack's default), the whole head and hair over the original's background, or the person "
+                        "(head, hair, neck and clothes inside the face's crop); head and person need a pack with a "
+                        "segmentation network, such as the demo pack: far more privacy, less identity and realism")
     q.add_argument("--detector", default="mtcnn", metavar="mtcnn|PATH.onnx", help="face detector: mtcnn (default) or a YuNet .onnx file")
     q.add_argument("--min-face", type=int, default=32, help="smallest face to detect, in pixels (default 32)")
     q.add_argument("--upright", action="store_true",

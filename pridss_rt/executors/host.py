@@ -17,6 +17,7 @@ import numpy as np
 from pridss_rt.backends import Networks
 from pridss_rt.executors.base import Executor
 from pridss_rt.pack import ModelPack
+from pridss_rt.pack.spec import REGION_CLASSES
 from pridss_rt.stages import align, blend, score
 from pridss_rt.stages.encode import encode
 from pridss_rt.stages.segment import head_probability
@@ -42,7 +43,8 @@ class HostExecutor(Executor):
 
     def __init__(self, nets: Networks, pack: ModelPack, mask: np.ndarray, color_match: bool = True, region: str = "face"):
         self.nets, self.pack, self.mask = nets, pack, mask
-        self.head = region == "head"
+        self.head = region in REGION_CLASSES  # "head" or "person": re-render what the segmentation marks
+        self.parts = REGION_CLASSES.get(region, ())
         self.three_way = self.head and takes_context(nets)
         # the three-way synthesis sees the original's surroundings; a mean-colour shift would move its copy of them
         self.color_match = color_match and not self.three_way
@@ -55,7 +57,7 @@ class HostExecutor(Executor):
         if self.color_match or (self.head and not self.three_way):
             fr.crops_u8 = align.to_uint8(fr.crops, self.pack.preprocess)
         if self.head:
-            fr.head_orig = head_probability(self.nets, fr.crops)
+            fr.head_orig = head_probability(self.nets, fr.crops, self.parts)
             if self.three_way:
                 fr.context = np.stack([blend.head_context(c, h) for c, h in zip(fr.crops, fr.head_orig)])
             else:
@@ -71,7 +73,7 @@ class HostExecutor(Executor):
         if not np.all(np.isfinite(fr.images)):  # a NaN would be pasted as a flat blob: fail closed instead
             raise FloatingPointError("non-finite network output: synthesis")
         if self.head:
-            fr.head_new = head_probability(self.nets, fr.images)
+            fr.head_new = head_probability(self.nets, fr.images, self.parts)
 
     def _shown(self, fr: HostFrame, rows: list[int]) -> np.ndarray:
         """uint8 BGR crops of synthesized ``rows`` as the frame will show them (colour match, head composite)."""

@@ -18,8 +18,11 @@ SCHEMA = "pridss-rt.pack"
 SCHEMA_VERSIONS = (1,)
 REQUIRED_NETWORKS = ("encoder", "synthesis", "gender", "identity")
 OPTIONAL_NETWORKS = ("fusion", "coherence", "segmentation")
-BLEND_REGIONS = ("face", "head")  # defaults.blend_region: the inner-face mask, or the head (needs segmentation)
+BLEND_REGIONS = ("face", "head", "person")  # defaults.blend_region: the inner-face mask, the head, or head and body
 HEAD_CLASSES = ("head", "identity")  # segmentation classes that make up the re-rendered head
+# segmentation classes re-rendered per region ("head" and "person" need a segmentation network; "person" a 'body'
+# class too: neck and clothes inside the crop)
+REGION_CLASSES = {"head": HEAD_CLASSES, "person": HEAD_CLASSES + ("body",)}
 DTYPES = ("float32", "float16", "int64", "int32", "uint8")
 BATCH_KINDS = ("face", "candidate")
 GENDER_OUTPUT_KINDS = ("probability", "logit", "softmax2")

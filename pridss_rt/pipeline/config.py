@@ -41,9 +41,9 @@ REFERENCE_GENDERS = ("opposite", "random", "both")  # SearchConfig.reference_gen
 
 
 def default_reference_gender(region: str) -> str:
-    """``SearchConfig.reference_gender=None``: "both" with the head-level blend, "opposite" with the inner face
+    """``SearchConfig.reference_gender=None``: "both" with the head- and person-level blends, "opposite" with the inner face
     (the better of the two on every attacker measured for each region; docs/evaluation.md)."""
-    return "both" if region == "head" else "opposite"
+    return "opposite" if region == "face" else "both"
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,9 @@ class BlendConfig:
     """Stage 7, blend. ``color_match``: shift the synthesized face's mean colour to the original's inside the
     face mask (hides seams); the same function on the host and the device executor. ``region``: ``"face"`` pastes
     the inner face through the pack's face mask; ``"head"`` (packs with a segmentation network) re-renders the
-    head and hair over the original's background; None: the pack's ``defaults.blend_region``."""
+    head and hair over the original's background; ``"person"`` (a segmentation network with a ``body`` class, as
+    the demo pack's) re-renders neck and clothes inside the crop as well, so only the background stays the
+    original's; None: the pack's ``defaults.blend_region``."""
 
     color_match: bool = True
     region: str | None = None
