@@ -55,7 +55,7 @@ class EvalConfig:
     coherence_weight: float | None = None  # None: the pack's; 0 = PIC alone
     reference_gender: str | None = None  # opposite | random | both (SearchConfig.reference_gender; None: by region)
     identity_nullspace: bool = True  # SearchConfig.identity_nullspace (False: --keep-identity-gender)
-    region: str | None = None  # BlendConfig.region of the PriDSS rows: face | head (None: the pack's)
+    region: str | None = None  # BlendConfig.region of the PriDSS rows: face | head | person (None: the pack's)
     ablation: Sequence[int] | str = DEFAULT_ABLATION  # K values of the candidate ablation
     baselines: Sequence[str] | str = BASELINES
     attacker_gender: str | os.PathLike | None = None  # gender classifier ONNX (None: the pack's own)

@@ -246,8 +246,9 @@ class PackParser:
                 raise self.fail("networks.synthesis.inputs[1].shape",
                                 f"the context (original crop without its head + hole mask) must be [batch, 4, {size}, {size}], "
                                 f"got {list(ctx.shape)}")
-            if pack.blend_region != "head":
-                raise self.fail("networks.synthesis.inputs", "a synthesis with a context input needs defaults.blend_region = 'head'")
+            if pack.blend_region not in REGION_CLASSES:
+                raise self.fail("networks.synthesis.inputs",
+                                "a synthesis with a context input needs defaults.blend_region = 'head' or 'person'")
         if tuple(syn.outputs[0].shape[1:]) != image_shape[1:]:
             raise self.fail("networks.synthesis.outputs[0].shape", f"must be [batch, 3, {size}, {size}], got {list(syn.outputs[0].shape)}")
         g = nets["gender"]
