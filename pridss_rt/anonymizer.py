@@ -264,7 +264,8 @@ class Anonymizer:
         if getattr(self, "nets", None) is None:
             return f"<Anonymizer pack {self.pack.name} {self.pack.version}, closed>"
         return (f"<Anonymizer pack {self.pack.name} {self.pack.version} on {self.backend}, K={self.candidates}, "
-                f"region {self.region}, references {self.reference_gender}, coherence weight {self.coherence_weight:g}, detector {getattr(self.detector, 'name', type(self.detector).__name__)}, "
+                f"region {self.region}, references {self.reference_gender}, coherence weight {self.coherence_weight:g}, "
+                f"detector {getattr(self.detector, 'name', type(self.detector).__name__)}, "
                 f"frames on {'GPU' if self.device is not None else 'host'}>")
 
     def __enter__(self) -> "Anonymizer":

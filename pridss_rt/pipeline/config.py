@@ -42,8 +42,8 @@ REFERENCE_GENDERS = ("opposite", "random", "both")  # SearchConfig.reference_gen
 
 def default_reference_gender(region: str) -> str:
     """``SearchConfig.reference_gender=None``: "both" with the head- and person-level blends, "opposite" with the
-    inner face (with the head, both genders beat always-opposite on every attacker measured, and with the inner face the other
-    way round; the person blend, measured with both only, follows the head; docs/evaluation.md)."""
+    inner face (with the head, both genders beat always-opposite on every attacker measured, and with the inner
+    face the other way round; the person blend, measured with both only, follows the head; docs/evaluation.md)."""
     return "opposite" if region == "face" else "both"
 
 
