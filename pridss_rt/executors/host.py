@@ -54,7 +54,7 @@ class HostExecutor(Executor):
 
     def encode(self, fr: HostFrame, mats):
         fr.crops = align.warp_crops(fr.frame, mats, self.pack.preprocess)
-        if self.color_match or (self.head and not self.three_way):
+        if self.color_match or self.head:  # colour match, inpainting, and the head candidates' scoring mix
             fr.crops_u8 = align.to_uint8(fr.crops, self.pack.preprocess)
         if self.head:
             fr.head_orig = head_probability(self.nets, fr.crops, self.parts)
@@ -90,8 +90,6 @@ class HostExecutor(Executor):
     def score(self, fr: HostFrame, n, coherence):
         imgs = fr.images[:n]
         if self.head:  # score what the frame will show: the shown crop through its blend mask over the original
-            if fr.crops_u8 is None:
-                fr.crops_u8 = align.to_uint8(fr.crops, self.pack.preprocess)
             shown = []
             for r, g in enumerate(self._shown(fr, list(range(n)))):
                 j = fr.owners[r]
