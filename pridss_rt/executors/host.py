@@ -36,6 +36,7 @@ class HostFrame:
     background: list[np.ndarray] = field(default_factory=list)  # region "head": each crop without its head
     context: np.ndarray | None = field(default=None, repr=False)  # three-way synthesis: context row per face
     head_new: np.ndarray | None = field(default=None, repr=False)  # region "head": P(head) of each row
+    regions: dict[int, np.ndarray] = field(default_factory=dict, repr=False)  # region "head": blend mask per row
 
 
 class HostExecutor(Executor):
@@ -74,6 +75,13 @@ class HostExecutor(Executor):
             raise FloatingPointError("non-finite network output: synthesis")
         if self.head:
             fr.head_new = head_probability(self.nets, fr.images, self.parts)
+            fr.regions = {}
+
+    def _region(self, fr: HostFrame, r: int) -> np.ndarray:
+        """Head-level blend mask of synthesized row ``r`` (computed once per row: scoring and paste share it)."""
+        if r not in fr.regions:
+            fr.regions[r] = blend.head_region(fr.head_orig[fr.owners[r]], fr.head_new[r])
+        return fr.regions[r]
 
     def _shown(self, fr: HostFrame, rows: list[int]) -> np.ndarray:
         """uint8 BGR crops of synthesized ``rows`` as the frame will show them (colour match, head composite)."""
@@ -93,7 +101,7 @@ class HostExecutor(Executor):
             shown = []
             for r, g in enumerate(self._shown(fr, list(range(n)))):
                 j = fr.owners[r]
-                m = blend.head_region(fr.head_orig[j], fr.head_new[r])[..., None]
+                m = self._region(fr, r)[..., None]
                 shown.append((g * m + fr.crops_u8[j] * (1 - m) + 0.5).astype(np.uint8))
             imgs = align.from_uint8(np.stack(shown), self.pack.preprocess)
         comp = score.p_composite(self.nets, imgs) if coherence else None
@@ -102,7 +110,7 @@ class HostExecutor(Executor):
     def paste(self, fr: HostFrame, rows, mats):
         shown = self._shown(fr, rows)
         for j, (g, m) in enumerate(zip(shown, mats)):
-            mask = blend.head_region(fr.head_orig[j], fr.head_new[rows[j]]) if self.head else self.mask
+            mask = self._region(fr, rows[j]) if self.head else self.mask
             blend.paste(fr.out, g, mask, m)
 
     def result(self, fr: HostFrame) -> np.ndarray:

@@ -131,7 +131,8 @@ def pixelate(frame: np.ndarray, box: tuple[int, int, int, int] | None = None, bl
 
 
 # ---- head-level blend (packs with a segmentation network, defaults.blend_region = "head") ---------------
-HEAD_BORDER = 0.08  # head_region: the blend fades to the original over this share of the crop side at its border
+HEAD_BORDER = 0.08
+FILL_SCALE = 0.5  # background_under: the inpainting under the old head runs at this share of the crop's resolution  # head_region: the blend fades to the original over this share of the crop side at its border
 
 
 def head_region(head_original: np.ndarray, head_new: np.ndarray, feather: float = 0.04, grow: float = 0.03,
@@ -160,18 +161,32 @@ def border_fade(s: int, border: float = HEAD_BORDER) -> np.ndarray:
     return np.minimum(t[:, None], t[None, :])
 
 
-def background_under(original_bgr: np.ndarray, head_original: np.ndarray, grow: float = 0.03) -> np.ndarray:
+def background_under(original_bgr: np.ndarray, head_original: np.ndarray, grow: float = 0.03,
+                     scale: float = FILL_SCALE) -> np.ndarray:
     """The original crop with its head removed: the head (grown by ``grow`` × crop size) inpainted from the
     background and body around it (OpenCV Telea). Where the new head is smaller than the old one, this is
-    what shows."""
+    what shows. The fill is smooth by nature, so it is computed at ``scale`` × the crop's resolution (a hole pixel
+    at full resolution is a hole at the lower one) and resized back into the hole; every pixel outside the grown
+    head is the original's, bit for bit. ``scale`` 1: Telea at full resolution."""
     import cv2
 
     s = original_bgr.shape[0]
     r = max(1, int(round(grow * s)))
     m = cv2.dilate((head_original > 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
-    if m.all():  # nothing left to inpaint from: keep the original
+    if m.all() or not m.any():  # nothing to inpaint from, or nothing to inpaint: keep the original
         return original_bgr.copy()
-    return cv2.inpaint(original_bgr, m, max(3, s // 32), cv2.INPAINT_TELEA)
+    small = max(8, int(round(s * scale)))
+    if small >= s:
+        return cv2.inpaint(original_bgr, m, max(3, s // 32), cv2.INPAINT_TELEA)
+    lo = cv2.resize(original_bgr, (small, small), interpolation=cv2.INTER_AREA)
+    lm = (cv2.resize(m.astype(np.float32), (small, small), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    if lm.all():
+        return original_bgr.copy()
+    fill = cv2.resize(cv2.inpaint(lo, lm, max(2, small // 32), cv2.INPAINT_TELEA), (s, s), interpolation=cv2.INTER_LINEAR)
+    out = original_bgr.copy()
+    hole = m.astype(bool)
+    out[hole] = fill[hole]
+    return out
 
 
 HOLE_GROW = 4 / 128  # the original's head is grown by this share of the crop side in the context's hole (4 px at 128)
