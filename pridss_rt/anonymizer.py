@@ -24,7 +24,7 @@ from pridss_rt.backends import Networks, open_networks
 from pridss_rt.errors import InputError, PridssError
 from pridss_rt.executors.host import HostExecutor
 from pridss_rt.pack import ModelPack, load_pack, weight_problem
-from pridss_rt.pack.spec import BLEND_REGIONS
+from pridss_rt.pack.spec import region_problem
 from pridss_rt.pipeline.config import (
     MAX_HOLD,
     REFERENCE_GENDERS,
@@ -150,14 +150,11 @@ class Anonymizer:
             self.pack.identity_nullspace()  # a broken extra is a PackError here, not a pixelated frame later
         bcfg: BlendConfig = groups["blend"]
         region = self.pack.blend_region if bcfg.region is None else bcfg.region
-        if region not in BLEND_REGIONS:
-            raise InputError(f"blend region must be one of {list(BLEND_REGIONS)}, got {region!r}")
-        if region != "face" and "segmentation" not in self.nets:
-            raise InputError(f"the {region}-level blend needs a pack with a 'segmentation' network; pack "
-                             f"'{self.pack.name}' has none (BlendConfig(region='face'), --region face)")
-        if region == "person" and "body" not in self.pack.networks["segmentation"].options["classes"]:
-            raise InputError(f"the person-level blend needs a segmentation network with a 'body' class; pack "
-                             f"'{self.pack.name}' has {self.pack.networks['segmentation'].options['classes']}")
+        seg = self.pack.networks.get("segmentation")
+        why = region_problem(region, seg.options["classes"] if seg is not None and "segmentation" in self.nets else None)
+        if why:
+            raise InputError(f"blend region {why} (pack '{self.pack.name}'; BlendConfig(region='face'), --region face, "
+                             "works with every pack)")
         bcfg = replace(bcfg, region=region)
         gender = default_reference_gender(region) if search.reference_gender is None else search.reference_gender
         if gender not in REFERENCE_GENDERS:

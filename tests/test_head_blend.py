@@ -193,7 +193,7 @@ def test_device_executor_leaves_the_head_blend_to_the_host(monkeypatch, tmp_path
 
 
 def test_head_region_needs_a_segmentation_network(shared_tiny_pack):
-    with pytest.raises(InputError, match="head-level blend needs a pack with a 'segmentation' network"):
+    with pytest.raises(InputError, match="blend region is 'head' but the pack has no 'segmentation' network"):
         Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, blend=BlendConfig(region="head"))
     with pytest.raises(InputError, match="blend region must be one of"):
         Anonymizer(shared_tiny_pack, "ort-cpu", threads=1, blend=BlendConfig(region="hair"))
@@ -321,7 +321,7 @@ def test_cli_region_option_picks_the_blend(tmp_path, shared_tiny_pack, capsys):
     assert main(["anonymize", str(SAMPLE), "-o", str(tmp_path / "x.png"), "--pack", str(shared_tiny_pack),
                  "--backend", "ort-cpu", "--threads", "1", "--region", "head"]) != 0
     err = capsys.readouterr().err
-    assert "head-level blend needs a pack with a 'segmentation' network" in err and "--region face" in err
+    assert "blend region is 'head' but the pack has no 'segmentation' network" in err and "--region face" in err
     assert "Traceback" not in err
 
 
@@ -372,7 +372,7 @@ def test_person_region_re_renders_the_body_too(head_pack, monkeypatch, tmp_path)
     root = tinypack.make_pack(tmp_path / "nobody")
     tinypack.add_segmentation(root, region="face")
     tinypack.edit_manifest(root, lambda d: d["networks"]["segmentation"].update(classes=["background", "head", "identity", "x"]))
-    with pytest.raises(InputError, match="person-level blend needs a segmentation network with a 'body' class"):
+    with pytest.raises(InputError, match="blend region is 'person' but the segmentation network has no 'body' class"):
         Anonymizer(root, "ort-cpu", threads=1, blend=BlendConfig(region="person"))
     tinypack.edit_manifest(root, lambda d: d["defaults"].update(blend_region="person"))
     with pytest.raises(PackError, match="blend_region: is 'person' but the segmentation network has no 'body' class"):

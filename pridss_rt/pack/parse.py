@@ -11,9 +11,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from pridss_rt.errors import PackError
-from pridss_rt.pack.spec import (BATCH_KINDS, BLEND_REGIONS, DTYPES, HEAD_CLASSES, REGION_CLASSES, GENDER_OUTPUT_KINDS, OPTIONAL_NETWORKS, REQUIRED_NETWORKS,
+from pridss_rt.pack.spec import (BATCH_KINDS, DTYPES, HEAD_CLASSES, REGION_CLASSES, GENDER_OUTPUT_KINDS, OPTIONAL_NETWORKS, REQUIRED_NETWORKS,
                                  SCHEMA, SCHEMA_VERSIONS, FusionSpec, ModelPack, NetworkSpec, Preprocess, TensorSpec,
-                                 is_number, sha256_file, weight_problem)
+                                 is_number, region_problem, sha256_file, weight_problem)
 
 
 class PackParser:
@@ -102,13 +102,10 @@ class PackParser:
             why = weight_problem(defaults.get(key, 0.0))
             if why:
                 raise self.fail(f"defaults.{key}", why)
-        region = defaults.get("blend_region", "face")
-        if region not in BLEND_REGIONS:
-            raise self.fail("defaults.blend_region", f"must be one of {list(BLEND_REGIONS)}, got {region!r}")
-        if region in REGION_CLASSES and "segmentation" not in networks:
-            raise self.fail("defaults.blend_region", f"is '{region}' but the pack has no 'segmentation' network")
-        if region == "person" and "body" not in networks["segmentation"].options["classes"]:
-            raise self.fail("defaults.blend_region", "is 'person' but the segmentation network has no 'body' class")
+        why = region_problem(defaults.get("blend_region", "face"),
+                             networks["segmentation"].options["classes"] if "segmentation" in networks else None)
+        if why:
+            raise self.fail("defaults.blend_region", why)
         cw = defaults.get("coherence_weight", 0.0)
         if cw > 0 and "coherence" not in networks:
             raise self.fail("defaults.coherence_weight", f"is {cw:g} but the pack has no 'coherence' network")

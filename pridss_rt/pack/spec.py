@@ -47,6 +47,21 @@ def weight_problem(value: Any) -> str | None:
     return None
 
 
+def region_problem(region: Any, segmentation_classes: list[str] | None) -> str | None:
+    """Why blend ``region`` cannot run with a pack whose segmentation network has ``segmentation_classes`` (None:
+    the pack has none), or None. The one rule for ``defaults.blend_region`` and for ``BlendConfig(region=...)``;
+    the message reads after the region's name ("blend region 'head' ...")."""
+    if region not in BLEND_REGIONS:
+        return f"must be one of {list(BLEND_REGIONS)}, got {region!r}"
+    if region in REGION_CLASSES and segmentation_classes is None:
+        return f"is '{region}' but the pack has no 'segmentation' network"
+    # the head classes themselves are the segmentation network's own check (networks.segmentation.options.classes)
+    missing = [c for c in REGION_CLASSES.get(region, ()) if c not in HEAD_CLASSES and c not in segmentation_classes]
+    if missing:
+        return f"is '{region}' but the segmentation network has no {', '.join(repr(c) for c in missing)} class"
+    return None
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()
