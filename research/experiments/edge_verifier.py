@@ -75,7 +75,7 @@ def main() -> None:
     from research.experiments.edge_thresholds import free_frames
 
     pack = load_pack(args.pack)
-    nets = open_networks(pack, "ort")
+    nets = open_networks(pack, "ort-cpu")
     sources = load_sources(sorted(args.faces.iterdir()), MTCNNDetector(threads=2))
     border = list(cases(sources, sizes=(), below=(), angles=(), crowd=False, layouts=(), orientations=(),
                         video_frames=0, leaving=False))
