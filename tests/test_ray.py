@@ -117,10 +117,13 @@ class DiesOnFirstVideo(Worker):
 
     def video(self, job, max_frames):
         marker = Path(os.environ["PRIDSS_RT_TEST_MARKER"])
-        if not marker.exists():
-            marker.write_text(str(os.getpid()))
-            os._exit(1)  # like a SIGKILL or an out-of-memory kill: no exception, no cleanup
-        return super().video(job, max_frames)
+        try:  # O_EXCL: of two workers given a video at the same moment, exactly one creates the marker and dies
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return super().video(job, max_frames)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        os._exit(1)  # like a SIGKILL or an out-of-memory kill: no exception, no cleanup
 
 
 def test_a_killed_worker_is_replaced_and_its_video_retried(local_ray, archive, shared_tiny_pack, tmp_path,
