@@ -19,9 +19,13 @@ of the false ones (face-free frames), and for thresholds that keep every true fa
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # repository root
 
 
 def scores(nets, pack, frame: np.ndarray, det) -> dict[str, float]:
