@@ -404,3 +404,19 @@ def test_background_fill_at_half_resolution_matches_full_resolution_telea():
     assert err(half) < 12.0 and err(half) <= err(full) + 2.0, (err(half), err(full))
     old = head > 0.5
     assert (half[old] != img[old]).all(1).mean() > 0.99  # the old head is gone
+
+
+def test_background_fill_falls_back_to_full_resolution_when_the_lower_one_has_no_background_left():
+    """A head mask that leaves background only in single-pixel gaps is all hole at half resolution: the fill then
+    runs at full resolution instead of keeping the old head."""
+    s = 32
+    rng = np.random.default_rng(1)
+    orig = rng.integers(0, 256, (s, s, 3), dtype=np.uint8)
+    head = np.ones((s, s), np.float32)
+    head[:, (np.arange(s) % 8 >= 3) & (np.arange(s) % 8 <= 5)] = 0  # 3 background columns in 8: grown by 1 px, one column of each stays
+    # background at full resolution, and none at 16 px (every low-resolution pixel takes in a hole pixel)
+    bg = blend.background_under(orig, head, grow=0.0)
+    hole = head > 0.5
+    keep = np.arange(s) % 8 == 4
+    assert (bg[:, keep] == orig[:, keep]).all()  # the background columns stay
+    assert (bg[hole] != orig[hole]).any(1).mean() > 0.5  # the old head was inpainted, not kept

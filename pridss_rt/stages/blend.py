@@ -131,8 +131,8 @@ def pixelate(frame: np.ndarray, box: tuple[int, int, int, int] | None = None, bl
 
 
 # ---- head-level blend (packs with a segmentation network, defaults.blend_region = "head") ---------------
-HEAD_BORDER = 0.08
-FILL_SCALE = 0.5  # background_under: the inpainting under the old head runs at this share of the crop's resolution  # head_region: the blend fades to the original over this share of the crop side at its border
+HEAD_BORDER = 0.08  # head_region: the blend fades to the original over this share of the crop side at its border
+FILL_SCALE = 0.5  # background_under: the inpainting under the old head runs at this share of the crop's resolution
 
 
 def head_region(head_original: np.ndarray, head_new: np.ndarray, feather: float = 0.04, grow: float = 0.03,
@@ -176,12 +176,11 @@ def background_under(original_bgr: np.ndarray, head_original: np.ndarray, grow: 
     if m.all() or not m.any():  # nothing to inpaint from, or nothing to inpaint: keep the original
         return original_bgr.copy()
     small = max(8, int(round(s * scale)))
-    if small >= s:
+    lm = (cv2.resize(m.astype(np.float32), (small, small), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8) \
+        if small < s else None
+    if lm is None or lm.all():  # full resolution asked for, or nothing known left at the lower one
         return cv2.inpaint(original_bgr, m, max(3, s // 32), cv2.INPAINT_TELEA)
     lo = cv2.resize(original_bgr, (small, small), interpolation=cv2.INTER_AREA)
-    lm = (cv2.resize(m.astype(np.float32), (small, small), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
-    if lm.all():
-        return original_bgr.copy()
     fill = cv2.resize(cv2.inpaint(lo, lm, max(2, small // 32), cv2.INPAINT_TELEA), (s, s), interpolation=cv2.INTER_LINEAR)
     out = original_bgr.copy()
     hole = m.astype(bool)
